@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Kernels are hot loops over raw buffers whose bounds are checked at the API edge.
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "infp",
+    products: [
+        // libinfp.so: the C ABI of include/infp.h (see Makefile for the release link flags).
+        .library(name: "infp", type: .dynamic, targets: ["INFP"]),
+        .library(name: "INFPCore", targets: ["INFPCore"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
+        // The public C header, shared with the @_cdecl layer so that types cannot drift.
+        .target(name: "CINFP", path: "Sources/CINFP"),
+        .target(name: "INFPCore", dependencies: ["CBLAS", "CFFTW"], swiftSettings: kernelFlags),
+        .target(name: "INFP", dependencies: ["INFPCore", "CINFP"], swiftSettings: kernelFlags),
+        .testTarget(name: "INFPCoreTests", dependencies: ["INFPCore"]),
+        .testTarget(name: "INFPTests", dependencies: ["INFP", "CINFP", "INFPCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,4 @@
+#include <cblas.h>
+// Declared by OpenBLAS's cblas.h; repeated here in case another cblas.h is found first.
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);

@@ -1,0 +1,1 @@
+// Empty: this target only exports include/infp.h to Swift.

@@ -1,0 +1,63 @@
+/// NumPy-style broadcasting of shapes (aligned at the right; a dimension of 1 stretches).
+enum Broadcast {
+    static func shape(_ a: [Int], _ b: [Int]) -> [Int]? {
+        let r = max(a.count, b.count)
+        var out = [Int](repeating: 1, count: r)
+        for i in 0..<r {
+            let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+            let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+            if da != db && da != 1 && db != 1 { return nil }
+            out[i] = max(da, db)
+        }
+        return out
+    }
+
+    /// Strides of `shape` viewed inside `outShape` (0 along broadcast dimensions).
+    static func strides(of shape: [Int], in outShape: [Int]) -> [Int] {
+        let own = Tensor.strides(of: shape)
+        let offset = outShape.count - shape.count
+        return (0..<outShape.count).map { i in
+            i < offset || shape[i - offset] == 1 ? 0 : own[i - offset]
+        }
+    }
+
+    /// Visits every output position with the matching offsets into a and b:
+    /// body(outIndex, aOffset, bOffset). The innermost dimension is looped directly.
+    static func forEach(_ outShape: [Int], _ sa: [Int], _ sb: [Int],
+                        _ body: (Int, Int, Int) -> Void) {
+        let r = outShape.count
+        let total = outShape.reduce(1, *)
+        if total == 0 { return }
+        if r == 0 { body(0, 0, 0); return }
+        let inner = outShape[r - 1], ia = sa[r - 1], ib = sb[r - 1]
+        var index = [Int](repeating: 0, count: r)
+        var o = 0, offA = 0, offB = 0
+        while o < total {
+            for j in 0..<inner { body(o + j, offA + j * ia, offB + j * ib) }
+            o += inner
+            // Advance the outer multi-index.
+            var d = r - 2
+            while d >= 0 {
+                index[d] += 1
+                offA += sa[d]; offB += sb[d]
+                if index[d] < outShape[d] { break }
+                offA -= sa[d] * outShape[d]; offB -= sb[d] * outShape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// Sums this tensor down to `target` (the inverse of broadcasting), for gradients.
+    func sumToShape(_ target: [Int]) -> Tensor {
+        if target == shape { return self }
+        let out = Tensor(zeros: target)
+        let st = Broadcast.strides(of: target, in: shape)
+        let zero = [Int](repeating: 0, count: shape.count)
+        let o = out.data, s = data
+        Broadcast.forEach(shape, st, zero) { i, t, _ in o[t] += s[i] }
+        return out
+    }
+}
