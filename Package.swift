@@ -19,7 +19,7 @@ let package = Package(
         // The public C header, shared with the @_cdecl layer so that types cannot drift.
         .target(name: "CINFP", path: "Sources/CINFP"),
         .target(name: "INFPCore", dependencies: ["CBLAS", "CFFTW"], swiftSettings: kernelFlags),
-        .target(name: "INFP", dependencies: ["INFPCore", "CINFP"], swiftSettings: kernelFlags),
+        .target(name: "INFP", dependencies: ["INFPCore", "CINFP"], exclude: ["exports.map"], swiftSettings: kernelFlags),
         .testTarget(name: "INFPCoreTests", dependencies: ["INFPCore"]),
         .testTarget(name: "INFPTests", dependencies: ["INFP", "CINFP", "INFPCore"]),
     ],

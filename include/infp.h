@@ -126,6 +126,88 @@ infp_status infp_irfft2_backward(int32_t ndim, const int64_t *z_shape,
                                  int32_t axis0, int32_t axis1, int64_t n1, infp_fft_norm norm,
                                  const float *dy, int64_t dy_count, float *dz);
 
+/* ---- models ------------------------------------------------------------------------ */
+
+/* An INFP network with its weights. Thread safety: infp_model_predict (and streams) may run
+ * on several threads at once on one model; calls that change the model (loss_and_grads,
+ * tensor_set, load into) are exclusive — the library serialises them with a lock. */
+typedef struct infp_model infp_model;
+
+typedef struct infp_model_params {
+    size_t size;             /* sizeof(infp_model_params) */
+    const char *preset;      /* "small" (when NULL), "tiny" or "official" (INFP-SPEC §1) */
+    const char *config_json; /* NULL, or a JSON object of config fields overriding the preset,
+                                e.g. {"fusion": false, "filter_mode": "spatial"} */
+    uint64_t seed;           /* seed of the weight initialisation */
+    int32_t n_threads;       /* worker threads for this model's calls; 0 means all cores */
+} infp_model_params;
+
+infp_model_params infp_model_default_params(void);
+
+/* A freshly initialised model. On success *out owns a handle (free with infp_model_free). */
+infp_status infp_model_create(const infp_model_params *params, infp_model **out);
+
+/* Loads a checkpoint (safetensors written by infp_model_save or by `python -m infp.convert`).
+ * n_threads: 0 means all cores. Every name, shape and dtype is checked; all mismatches are
+ * reported at once in infp_last_error(). */
+infp_status infp_model_load(const char *path, int32_t n_threads, infp_model **out);
+
+/* Writes the model atomically (temporary file, fsync, rename): a crash never leaves a
+ * half-written checkpoint at `path`. */
+infp_status infp_model_save(infp_model *model, const char *path);
+
+void infp_model_free(infp_model *model);
+
+infp_status infp_model_set_threads(infp_model *model, int32_t n_threads);
+
+/* Number of trainable parameters (official preset: 317.4 M). */
+infp_status infp_model_num_parameters(const infp_model *model, int64_t *out);
+
+/* The model's config as a JSON object (spec §1 field names), NUL-terminated into buf when
+ * buf_size is large enough; *needed (may be NULL) receives the size including the NUL.
+ * buf may be NULL with buf_size 0 to ask for the size. */
+infp_status infp_model_config_json(const infp_model *model, char *buf, size_t buf_size, size_t *needed);
+
+/* Evaluation-mode prediction: clips (B, 4, 3, H, W) float32 in [-1, 1] -> frames (B, 3, H, W),
+ * the predicted frame after each clip. H, W are the model's config height and width. */
+infp_status infp_model_predict(const infp_model *model,
+                               const float *clips, const int64_t clips_shape[5],
+                               float *frames, const int64_t frames_shape[4]);
+
+/* ---- model state: named tensors as in the released state_dict (research, checking) ---- */
+
+typedef enum infp_tensor_kind {
+    INFP_TENSOR_PARAMETER = 0, /* trainable float32 */
+    INFP_TENSOR_BUFFER = 1,    /* BatchNorm running statistics, float32 */
+    INFP_TENSOR_COUNTER = 2    /* BatchNorm num_batches_tracked: int64 scalar, read as 1 float */
+} infp_tensor_kind;
+
+infp_status infp_model_tensor_count(const infp_model *model, int64_t *out);
+
+/* Name (NUL-terminated, truncated to name_size), rank, shape (up to 8 dims) and kind of the
+ * index-th tensor (0-based, checkpoint order). Any output pointer may be NULL. */
+infp_status infp_model_tensor_info(const infp_model *model, int64_t index,
+                                   char *name, size_t name_size,
+                                   int32_t *rank, int64_t shape[8], infp_tensor_kind *kind);
+
+/* Copies the named tensor's values (count must equal its element count). */
+infp_status infp_model_tensor_get(const infp_model *model, const char *name, float *out, int64_t count);
+
+/* Overwrites the named tensor's values (count must equal its element count). */
+infp_status infp_model_tensor_set(infp_model *model, const char *name, const float *values, int64_t count);
+
+/* One training-mode forward and backward pass (BatchNorm batch statistics, running statistics
+ * updated as in training, dropout as configured) on clips (B, 4, 3, H, W) and targets
+ * (B, 3, H, W): *loss receives the config's loss; parameter gradients are kept in the model
+ * until the next call and read with infp_model_grad_get. */
+infp_status infp_model_loss_and_grads(infp_model *model,
+                                      const float *clips, const int64_t clips_shape[5],
+                                      const float *targets, const int64_t targets_shape[4],
+                                      float *loss);
+
+/* The gradient of the last infp_model_loss_and_grads for a parameter (zeros if it got none). */
+infp_status infp_model_grad_get(const infp_model *model, const char *name, float *out, int64_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,151 @@
+/// The safetensors format: an 8-byte little-endian header length, a JSON header naming each
+/// tensor's dtype, shape and byte range, an optional "__metadata__" string map, then the data.
+public enum SafeTensors {
+    public enum DType: String { case f32 = "F32", f64 = "F64", i64 = "I64", i32 = "I32", f16 = "F16", bf16 = "BF16" }
+
+    /// One tensor as stored.
+    public struct Entry {
+        public let name: String
+        public let dtype: DType
+        public let shape: [Int]
+        let begin: Int, end: Int
+    }
+
+    /// A parsed file: metadata, entries in header order, and the raw data.
+    public struct File {
+        public let metadata: [(String, String)]
+        public let entries: [Entry]
+        let data: [UInt8]
+        let dataStart: Int
+
+        public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
+        public func metadata(_ key: String) -> String? { metadata.first { $0.0 == key }?.1 }
+
+        /// The tensor as float32 (F32 as is; F64, F16, BF16 and integers converted).
+        public func tensor(_ e: Entry) -> Tensor {
+            let t = Tensor(uninitialized: e.shape)
+            data.withUnsafeBytes { raw in
+                let base = raw.baseAddress! + dataStart + e.begin
+                for i in 0..<t.count {
+                    switch e.dtype {
+                    case .f32: t.data[i] = base.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                    case .f64: t.data[i] = Float(base.loadUnaligned(fromByteOffset: 8 * i, as: Double.self))
+                    case .i64: t.data[i] = Float(base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+                    case .i32: t.data[i] = Float(base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
+                    case .f16: t.data[i] = Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                    case .bf16: t.data[i] = Float(bitPattern: UInt32(base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+                    }
+                }
+            }
+            return t
+        }
+
+        /// The first element as an integer (for counters like num_batches_tracked).
+        public func integer(_ e: Entry) -> Int64 {
+            data.withUnsafeBytes { raw in
+                let base = raw.baseAddress! + dataStart + e.begin
+                switch e.dtype {
+                case .i64: return base.loadUnaligned(as: Int64.self)
+                case .i32: return Int64(base.loadUnaligned(as: Int32.self))
+                default: return Int64(tensor(e).data[0])
+                }
+            }
+        }
+    }
+
+    static func byteSize(_ d: DType) -> Int {
+        switch d { case .f32, .i32: return 4; case .f64, .i64: return 8; case .f16, .bf16: return 2 }
+    }
+
+    /// Reads and validates a safetensors file.
+    public static func read(_ path: String) throws -> File {
+        let bytes = try FileIO.read(path)
+        return try parse(bytes, source: path)
+    }
+
+    static func parse(_ bytes: [UInt8], source: String) throws -> File {
+        func bad(_ m: String) -> FileError { .format("'\(source)' is not a valid safetensors file: \(m)") }
+        guard bytes.count >= 8 else { throw bad("only \(bytes.count) bytes") }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard n >= 2, n <= UInt64(bytes.count - 8), n < 100_000_000 else { throw bad("header length \(n) does not fit the file") }
+        let headerText = String(decoding: bytes[8..<8 + Int(n)], as: UTF8.self)
+        let header: JSON
+        do { header = try JSON.parse(headerText) } catch { throw bad("header: \(error)") }
+        guard let pairs = header.object else { throw bad("header is not a JSON object") }
+        let dataStart = 8 + Int(n)
+        let dataSize = bytes.count - dataStart
+        var metadata: [(String, String)] = []
+        var entries: [Entry] = []
+        for (name, value) in pairs {
+            if name == "__metadata__" {
+                guard let m = value.object else { throw bad("__metadata__ is not an object") }
+                for (k, v) in m {
+                    guard let s = v.string else { throw bad("__metadata__[\(k)] is not a string") }
+                    metadata.append((k, s))
+                }
+                continue
+            }
+            guard let dtypeName = value["dtype"]?.string else { throw bad("tensor '\(name)' has no dtype") }
+            guard let dtype = DType(rawValue: dtypeName) else { throw bad("tensor '\(name)' has unsupported dtype \(dtypeName)") }
+            guard let dims = value["shape"]?.array?.map({ $0.int }), dims.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+                throw bad("tensor '\(name)' has no valid shape")
+            }
+            let shape = dims.map { $0! }
+            guard let offsets = value["data_offsets"]?.array?.compactMap({ $0.int }), offsets.count == 2 else {
+                throw bad("tensor '\(name)' has no valid data_offsets")
+            }
+            var count = 1
+            for d in shape {
+                let (p, o) = count.multipliedReportingOverflow(by: d)
+                guard !o, p < 1 << 40 else { throw bad("tensor '\(name)' shape \(shape) is too large") }
+                count = p
+            }
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataSize,
+                  offsets[1] - offsets[0] == count * byteSize(dtype) else {
+                throw bad("tensor '\(name)' byte range \(offsets) does not match shape \(shape) \(dtypeName) in \(dataSize) data bytes")
+            }
+            entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1]))
+        }
+        return File(metadata: metadata, entries: entries, data: bytes, dataStart: dataStart)
+    }
+
+    /// A tensor to write: float32 values or an int64 counter.
+    public enum Value {
+        case float32(Tensor)
+        case int64(shape: [Int], values: [Int64])
+    }
+
+    /// Writes tensors (in the given order) and metadata atomically.
+    public static func write(_ path: String, tensors: [(String, Value)], metadata: [(String, String)]) throws {
+        var pairs: [(String, JSON)] = []
+        if !metadata.isEmpty { pairs.append(("__metadata__", .object(metadata.map { ($0.0, .string($0.1)) }))) }
+        var offset = 0
+        for (name, value) in tensors {
+            let (dtype, shape, bytes): (String, [Int], Int)
+            switch value {
+            case let .float32(t): (dtype, shape, bytes) = ("F32", t.shape, 4 * t.count)
+            case let .int64(s, v): (dtype, shape, bytes) = ("I64", s, 8 * v.count)
+            }
+            pairs.append((name, .object([("dtype", .string(dtype)), ("shape", .array(shape.map { .number(Double($0)) })),
+                                         ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + bytes))]))])))
+            offset += bytes
+        }
+        var header = Array(JSON.object(pairs).serialized.utf8)
+        while (8 + header.count) % 8 != 0 { header.append(0x20) }  // align the data to 8 bytes
+        try FileIO.writeAtomically(path) { emit in
+            var len = UInt64(header.count).littleEndian
+            try withUnsafeBytes(of: &len) { try emit($0) }
+            try header.withUnsafeBytes { try emit($0) }
+            for (_, value) in tensors {
+                switch value {
+                case let .float32(t):
+                    // Little-endian hosts only (x86_64, arm64): float32 bytes are written as they are.
+                    try emit(UnsafeRawBufferPointer(start: t.data, count: 4 * t.count))
+                case let .int64(_, v):
+                    try v.withUnsafeBytes { try emit($0) }
+                }
+            }
+        }
+    }
+}

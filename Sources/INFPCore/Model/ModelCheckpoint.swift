@@ -1,0 +1,72 @@
+/// Saving and loading models as safetensors checkpoints (CONVENTIONS.md "Checkpoints"):
+/// the released state_dict names and shapes, `__metadata__` {"format": "infp",
+/// "infp_config": <config JSON>}, written atomically.
+extension INFPModel {
+    public static let checkpointFormat = "infp"
+
+    /// The model's state as safetensors values, in state_dict order.
+    public func checkpointTensors() -> [(String, SafeTensors.Value)] {
+        store.entries.map { entry in
+            switch entry.slot {
+            case let .parameter(t), let .buffer(t): return (entry.name, .float32(t))
+            case let .counter(bn): return (entry.name, .int64(shape: [], values: [bn.numBatchesTracked]))
+            }
+        }
+    }
+
+    /// Writes the model (plus `extra` tensors and metadata, e.g. optimizer state) atomically.
+    public func save(to path: String, extra: [(String, SafeTensors.Value)] = [], metadata: [(String, String)] = []) throws {
+        let meta = [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)] + metadata
+        try SafeTensors.write(path, tensors: checkpointTensors() + extra, metadata: meta)
+    }
+
+    /// Loads a checkpoint written by `save` (or converted from the released PyTorch code).
+    /// `allowExtraPrefixes` names tensor prefixes that belong to someone else (optimizer state).
+    public static func load(from path: String, allowExtraPrefixes: [String] = ["optim."]) throws -> (INFPModel, SafeTensors.File) {
+        let file = try SafeTensors.read(path)
+        guard let configText = file.metadata("infp_config") else {
+            throw FileError.format("'\(path)' has no infp_config in its metadata: it was not written by infp (convert PyTorch checkpoints with `python -m infp.convert`)")
+        }
+        let config: ModelConfig
+        do { config = try ModelConfig.parse(configText) } catch {
+            throw FileError.format("'\(path)' has an invalid infp_config: \(error)")
+        }
+        let model = try INFPModel(config: config)
+        try model.loadState(from: file, source: path, allowExtraPrefixes: allowExtraPrefixes)
+        return (model, file)
+    }
+
+    /// Copies every tensor of `file` into the model, after checking all names, shapes and
+    /// dtypes; reports every mismatch at once.
+    public func loadState(from file: SafeTensors.File, source: String, allowExtraPrefixes: [String] = ["optim."]) throws {
+        var problems: [String] = []
+        var seen = Set<String>()
+        for (name, slot) in store.entries {
+            seen.insert(name)
+            guard let e = file.entry(name) else { problems.append("missing tensor '\(name)'"); continue }
+            switch slot {
+            case let .parameter(t), let .buffer(t):
+                if e.shape != t.shape { problems.append("'\(name)' has shape \(e.shape), the model needs \(t.shape)") }
+                else if ![.f32, .f64, .f16, .bf16].contains(e.dtype) { problems.append("'\(name)' has dtype \(e.dtype.rawValue), expected F32") }
+            case .counter:
+                if e.shape != [] && e.shape != [1] { problems.append("'\(name)' has shape \(e.shape), expected a scalar") }
+                else if ![.i64, .i32].contains(e.dtype) { problems.append("'\(name)' has dtype \(e.dtype.rawValue), expected I64") }
+            }
+        }
+        for e in file.entries where !seen.contains(e.name) && !allowExtraPrefixes.contains(where: { e.name.hasPrefix($0) }) {
+            problems.append("unexpected tensor '\(e.name)' (not part of this model's config)")
+        }
+        if !problems.isEmpty {
+            let shown = problems.prefix(40).joined(separator: "\n  ")
+            let more = problems.count > 40 ? "\n  … and \(problems.count - 40) more" : ""
+            throw FileError.format("'\(source)' does not fit the model (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n  \(shown)\(more)")
+        }
+        for (name, slot) in store.entries {
+            let e = file.entry(name)!
+            switch slot {
+            case let .parameter(t), let .buffer(t): t.assign(file.tensor(e))
+            case let .counter(bn): bn.numBatchesTracked = file.integer(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import Glibc
+
+/// Differentiable helpers on complex tensors: real tensors whose last dimension is 2
+/// (real, imaginary). Gradients treat a complex number as two independent reals, so the
+/// gradient of a complex tensor is again (∂L/∂Re, ∂L/∂Im) in the same layout.
+public enum Complex {
+    /// |z| = √(re² + im²); shape of z without the trailing 2. Gradient 0 at z = 0 (as torch).
+    public static func abs(_ z: Tensor) -> Tensor {
+        let n = pairs(z, "abs")
+        let out = Tensor(uninitialized: Array(z.shape.dropLast()))
+        let zi = z.data, o = out.data
+        for i in 0..<n { o[i] = hypotf(zi[2 * i], zi[2 * i + 1]) }
+        return out.recorded(from: [z]) { [unowned out] g in
+            let dz = Tensor(uninitialized: z.shape)
+            let d = dz.data, gi = g.data, zi = z.data, m = out.data
+            for i in 0..<n {
+                let k: Float = m[i] > 0 ? gi[i] / m[i] : 0
+                d[2 * i] = k * zi[2 * i]
+                d[2 * i + 1] = k * zi[2 * i + 1]
+            }
+            return [dz]
+        }
+    }
+
+    /// arg z = atan2(im, re) in (−π, π]; gradient (−im, re)/|z|², 0 at z = 0.
+    public static func angle(_ z: Tensor) -> Tensor {
+        let n = pairs(z, "angle")
+        let out = Tensor(uninitialized: Array(z.shape.dropLast()))
+        let zi = z.data, o = out.data
+        for i in 0..<n { o[i] = atan2f(zi[2 * i + 1], zi[2 * i]) }
+        return out.recorded(from: [z]) { g in
+            let dz = Tensor(uninitialized: z.shape)
+            let d = dz.data, gi = g.data, zi = z.data
+            for i in 0..<n {
+                let re = zi[2 * i], im = zi[2 * i + 1]
+                let m2 = re * re + im * im
+                let k: Float = m2 > 0 ? gi[i] / m2 : 0
+                d[2 * i] = -k * im
+                d[2 * i + 1] = k * re
+            }
+            return [dz]
+        }
+    }
+
+    /// m·cos p + i·m·sin p, for real tensors m and p of equal shape; output adds a trailing 2.
+    public static func polar(magnitude m: Tensor, phase p: Tensor) -> Tensor {
+        precondition(m.shape == p.shape, "polar: magnitude \(m.shape) and phase \(p.shape) differ")
+        let n = m.count
+        let out = Tensor(uninitialized: m.shape + [2])
+        let mi = m.data, pi = p.data, o = out.data
+        for i in 0..<n {
+            o[2 * i] = mi[i] * cosf(pi[i])
+            o[2 * i + 1] = mi[i] * sinf(pi[i])
+        }
+        return out.recorded(from: [m, p]) { [unowned out] g in
+            let gi = g.data, pi = p.data, o = out.data
+            var dm: Tensor? = nil, dp: Tensor? = nil
+            if m.needsGrad {
+                let t = Tensor(uninitialized: m.shape), d = t.data
+                for i in 0..<n { d[i] = gi[2 * i] * cosf(pi[i]) + gi[2 * i + 1] * sinf(pi[i]) }
+                dm = t
+            }
+            if p.needsGrad {
+                // d(re)/dp = −m sin p = −im, d(im)/dp = m cos p = re.
+                let t = Tensor(uninitialized: p.shape), d = t.data
+                for i in 0..<n { d[i] = -gi[2 * i] * o[2 * i + 1] + gi[2 * i + 1] * o[2 * i] }
+                dp = t
+            }
+            return [dm, dp]
+        }
+    }
+
+    /// re + i·im from two real tensors of equal shape.
+    public static func make(real re: Tensor, imag im: Tensor) -> Tensor {
+        precondition(re.shape == im.shape, "make: real \(re.shape) and imaginary \(im.shape) differ")
+        let n = re.count
+        let out = Tensor(uninitialized: re.shape + [2])
+        let r = re.data, m = im.data, o = out.data
+        for i in 0..<n { o[2 * i] = r[i]; o[2 * i + 1] = m[i] }
+        return out.recorded(from: [re, im]) { g in
+            [re.needsGrad ? part(g, 0, n, re.shape) : nil, im.needsGrad ? part(g, 1, n, im.shape) : nil]
+        }
+    }
+
+    /// Real part (shape without the trailing 2).
+    public static func real(_ z: Tensor) -> Tensor { component(z, 0) }
+
+    /// Imaginary part (shape without the trailing 2).
+    public static func imag(_ z: Tensor) -> Tensor { component(z, 1) }
+
+    /// Element-wise complex product of two complex tensors of equal shape.
+    public static func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape, "multiply: \(a.shape) and \(b.shape) differ")
+        let n = pairs(a, "multiply")
+        let out = Tensor(uninitialized: a.shape)
+        mul(a.data, b.data, conjugateSecond: false, n, into: out.data)
+        return out.recorded(from: [a, b]) { g in
+            // L = Re Σ conj(G)·(a·b) as a real-linear form, so ∂L/∂a = G·conj(b), ∂L/∂b = G·conj(a).
+            var da: Tensor? = nil, db: Tensor? = nil
+            if a.needsGrad { da = Tensor(uninitialized: a.shape); mul(g.data, b.data, conjugateSecond: true, n, into: da!.data) }
+            if b.needsGrad { db = Tensor(uninitialized: b.shape); mul(g.data, a.data, conjugateSecond: true, n, into: db!.data) }
+            return [da, db]
+        }
+    }
+
+    /// K[b, p, q, m] = Σ_n r[b, n, m] · w[p, q, n] for real routing r (B, N, M) and complex
+    /// weights w (P, Q, N, 2); K is complex (B, P, Q, M, 2). (DFFormer's dynamic filter, spec §2.5.)
+    ///
+    /// As matrices, with the (index, re/im) pairs flattened: K_b (PQ × 2M) = W (PQ × 2N) · R2_b,
+    /// where R2_b (2N × 2M) = r_b ⊗ I₂ holds r_b[n, m] at ((n, c), (m, c)) for c ∈ {re, im}. Half
+    /// of R2 is zeros, but N is tiny and the product is bound by writing K, so one sgemm per b
+    /// beats hand loops and keeps the backward the same shape.
+    public static func weightedBases(routing r: Tensor, weights w: Tensor) -> Tensor {
+        precondition(r.rank == 3, "weightedBases: routing must be (B, N, M), got \(r.shape)")
+        precondition(w.rank == 4 && w.shape[3] == 2 && w.shape[2] == r.shape[1],
+                     "weightedBases: weights must be (P, Q, N, 2) with N = \(r.shape[1]), got \(w.shape)")
+        let (bN, nN, mN) = (r.shape[0], r.shape[1], r.shape[2])
+        let (pN, qN) = (w.shape[0], w.shape[1])
+        let pq = pN * qN
+        let out = Tensor(uninitialized: [bN, pN, qN, mN, 2])
+        let r2 = kronI2(r)
+        for b in 0..<bN {
+            Gemm.sgemm(m: pq, n: 2 * mN, k: 2 * nN, a: w.data, lda: 2 * nN,
+                       b: r2.data + b * 4 * nN * mN, ldb: 2 * mN, c: out.data + b * pq * 2 * mN, ldc: 2 * mN)
+        }
+        return out.recorded(from: [r, w]) { g in
+            var dr: Tensor? = nil, dw: Tensor? = nil
+            if w.needsGrad {
+                // dW (PQ × 2N) = Σ_b G_b (PQ × 2M) · R2_bᵀ (the zero blocks keep re and im apart).
+                let t = Tensor(zeros: w.shape)
+                for b in 0..<bN {
+                    Gemm.sgemm(transB: true, m: pq, n: 2 * nN, k: 2 * mN, a: g.data + b * pq * 2 * mN, lda: 2 * mN,
+                               b: r2.data + b * 4 * nN * mN, ldb: 2 * mN, beta: 1, c: t.data, ldc: 2 * nN)
+                }
+                dw = t
+            }
+            if r.needsGrad {
+                // D_b (2N × 2M) = Wᵀ · G_b; dr[b, n, m] = D_b[(n,re),(m,re)] + D_b[(n,im),(m,im)].
+                let t = Tensor(uninitialized: r.shape)
+                let d = Tensor(uninitialized: [2 * nN, 2 * mN])
+                for b in 0..<bN {
+                    Gemm.sgemm(transA: true, m: 2 * nN, n: 2 * mN, k: pq, a: w.data, lda: 2 * nN,
+                               b: g.data + b * pq * 2 * mN, ldb: 2 * mN, c: d.data, ldc: 2 * mN)
+                    let dd = d.data, o = t.data + b * nN * mN
+                    for n in 0..<nN {
+                        for m in 0..<mN {
+                            o[n * mN + m] = dd[(2 * n) * 2 * mN + 2 * m] + dd[(2 * n + 1) * 2 * mN + 2 * m + 1]
+                        }
+                    }
+                }
+                dr = t
+            }
+            return [dr, dw]
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Checks that z is complex and returns the number of complex elements.
+    private static func pairs(_ z: Tensor, _ op: String) -> Int {
+        precondition(z.rank >= 1 && z.shape[z.rank - 1] == 2, "Complex.\(op): \(z.shape) has no trailing dimension 2")
+        return z.count / 2
+    }
+
+    /// o = x · y (or x · conj(y)) over n complex pairs.
+    private static func mul(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                            conjugateSecond: Bool, _ n: Int, into o: UnsafeMutablePointer<Float>) {
+        let s: Float = conjugateSecond ? -1 : 1
+        for i in 0..<n {
+            let xr = x[2 * i], xi = x[2 * i + 1], yr = y[2 * i], yi = s * y[2 * i + 1]
+            o[2 * i] = xr * yr - xi * yi
+            o[2 * i + 1] = xr * yi + xi * yr
+        }
+    }
+
+    /// Component c (0 = re, 1 = im) of a complex tensor, differentiable.
+    private static func component(_ z: Tensor, _ c: Int) -> Tensor {
+        let n = pairs(z, c == 0 ? "real" : "imag")
+        let out = part(z, c, n, Array(z.shape.dropLast()))
+        return out.recorded(from: [z]) { g in
+            let dz = Tensor(zeros: z.shape)
+            let d = dz.data, gi = g.data
+            for i in 0..<n { d[2 * i + c] = gi[i] }
+            return [dz]
+        }
+    }
+
+    /// Component c of n complex pairs, as a new (unrecorded) tensor of `shape`.
+    private static func part(_ z: Tensor, _ c: Int, _ n: Int, _ shape: [Int]) -> Tensor {
+        let out = Tensor(uninitialized: shape)
+        let o = out.data, s = z.data
+        for i in 0..<n { o[i] = s[2 * i + c] }
+        return out
+    }
+
+    /// R2_b = r_b ⊗ I₂ for every b: (B, 2N, 2M) with r[b, n, m] at [b, 2n + c, 2m + c].
+    private static func kronI2(_ r: Tensor) -> Tensor {
+        let (bN, nN, mN) = (r.shape[0], r.shape[1], r.shape[2])
+        let out = Tensor(zeros: [bN, 2 * nN, 2 * mN])
+        let o = out.data, s = r.data
+        for b in 0..<bN {
+            for n in 0..<nN {
+                for m in 0..<mN {
+                    let v = s[(b * nN + n) * mN + m]
+                    let base = b * 4 * nN * mN
+                    o[base + (2 * n) * 2 * mN + 2 * m] = v
+                    o[base + (2 * n + 1) * 2 * mN + 2 * m + 1] = v
+                }
+            }
+        }
+        return out
+    }
+}

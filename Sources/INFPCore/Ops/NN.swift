@@ -1,0 +1,2 @@
+/// Neural-network layers as differentiable functions (torch.nn.functional style).
+public enum NN {}
