@@ -84,6 +84,28 @@ final class ComplexTests: XCTestCase {
         GradCheck().check([r]) { Complex.weightedBases(routing: $0[0], weights: w) }
     }
 
+    /// The threaded split over P·Q (per-chunk partial sums for dr) gives the same results.
+    func testWeightedBasesThreaded() {
+        var rng = SplitMix(seed: 36)
+        let r = rng.tensor([2, 4, 7]), w = rng.tensor([16, 9, 4, 2]), seed = rng.tensor([2, 16, 9, 7, 2])
+        func run(_ threads: Int) -> [[Float]] {
+            Parallel.withThreads(threads) {
+                r.requiresGrad = true; w.requiresGrad = true
+                defer { r.requiresGrad = false; w.requiresGrad = false; r.grad = nil; w.grad = nil }
+                let k = withGradients { () -> Tensor in
+                    let k = Complex.weightedBases(routing: r, weights: w)
+                    k.backward(seed: seed)
+                    return k
+                }
+                return [k.scalars, r.grad!.scalars, w.grad!.scalars]
+            }
+        }
+        let one = run(1), two = run(2)
+        XCTAssertEqual(one[0], two[0])
+        XCTAssertEqual(one[2], two[2])
+        for (a, b) in zip(one[1], two[1]) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+    }
+
     /// The trajectory filter's spectral path (spec §2.5): irfft2(rfft2(Z) · K) with ortho norm
     /// over non-last axes (1, 2) of a (B, P, Q, M) tensor.
     func testDynamicFilterChainGradients() {

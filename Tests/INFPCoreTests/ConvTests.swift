@@ -15,7 +15,9 @@ final class ConvTests: XCTestCase {
             for ci in 0..<c { for kr in 0..<r { for ks in 0..<s {
                 let ih = oh * stride - padding + kr * dilation, iw = ow * stride - padding + ks * dilation
                 if ih < 0 || ih >= h || iw < 0 || iw >= wd { continue }
-                acc += Double(x.data[((ni * c + ci) * h + ih) * wd + iw]) * Double(w.data[((ki * c + ci) * r + kr) * s + ks])
+                let xi: Int = ((ni * c + ci) * h + ih) * wd + iw
+                let wi: Int = ((ki * c + ci) * r + kr) * s + ks
+                acc += Double(x.data[xi]) * Double(w.data[wi])
             } } }
             out[((ni * k + ki) * ho + oh) * wo + ow] = acc
         } } } }
@@ -29,7 +31,9 @@ final class ConvTests: XCTestCase {
         for ni in 0..<n { for c in 0..<ci { for i in 0..<h { for j in 0..<wd {
             let v = Double(x.data[((ni * ci + c) * h + i) * wd + j])
             for o in 0..<co { for a in 0..<2 { for b in 0..<2 {
-                out[((ni * co + o) * 2 * h + 2 * i + a) * 2 * wd + 2 * j + b] += v * Double(w.data[((c * co + o) * 2 + a) * 2 + b])
+                let oi: Int = ((ni * co + o) * 2 * h + 2 * i + a) * 2 * wd + 2 * j + b
+                let wi: Int = ((c * co + o) * 2 + a) * 2 + b
+                out[oi] += v * Double(w.data[wi])
             } } }
         } } } }
         return out

@@ -157,6 +157,19 @@ final class FFTTests: XCTestCase {
         }
     }
 
+    /// Bins (k0, k1) with k0 ∈ {0, n0/2}, k1 ∈ {0, n1/2} (even sizes) are real: their imaginary
+    /// part must be exactly +0 so that angle() there is 0 or +π, never −π.
+    func testSelfConjugateBinsArePositiveZero() {
+        var rng = SplitMix(seed: 16)
+        let x = rng.tensor([2, 4, 6, 3], -1, 0)  // negative values: the DC bin is negative
+        let z = FFT.rfft2(x, axes: (1, 2), norm: .ortho)
+        for b in 0..<2 { for k0 in [0, 2] { for k1 in [0, 3] { for d in 0..<3 {
+            let im = z.data[(((b * 4 + k0) * 4 + k1) * 3 + d) * 2 + 1]
+            XCTAssertTrue(im == 0 && im.sign == .plus, "Im at (\(k0), \(k1)) is \(im)")
+        } } } }
+        XCTAssertEqual(Complex.angle(z).scalars[0], .pi, accuracy: 1e-6)
+    }
+
     func testIrfft2MatchesNaiveOnNonHermitianInput() {
         var rng = SplitMix(seed: 12)
         for (shape, axes) in Self.cases {

@@ -1,7 +1,10 @@
 // infp-bench-ops: GFLOP/s of the GEMM-based layers at the `small` preset's shapes, next to
 // plain OpenBLAS sgemm measured in the same run. One JSON line per figure on stdout.
 //
-//   infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick]
+//   infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min]
+//
+// --cpu-clock times with the process CPU clock and --min takes the fastest sample: both only
+// for comparing variants on a machine busy with other work (the figures are wall-clock medians).
 //
 // Every figure is the median of several timed runs after a warm-up. "ratio" is our GFLOP/s
 // over the GFLOP/s of sgemm doing the same GEMMs as single calls (the best of OpenBLAS with
@@ -16,6 +19,8 @@ var threads = 2
 var batches = [8, 1]
 var filter: String? = nil
 var quick = false
+var cpuClock = false   // process CPU time instead of wall time (for tuning on a busy machine)
+var statMin = false    // the fastest sample instead of the median
 do {
     var args = CommandLine.arguments.dropFirst()
     while let a = args.popFirst() {
@@ -24,8 +29,10 @@ do {
         case "--batches": batches = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }
         case "--filter": filter = args.popFirst()
         case "--quick": quick = true
+        case "--cpu-clock": cpuClock = true
+        case "--min": statMin = true
         default:
-            fputs("usage: infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick]\n", stderr)
+            fputs("usage: infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min]\n", stderr)
             exit(2)
         }
     }
@@ -35,53 +42,59 @@ do {
 
 func now() -> Double {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(cpuClock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-/// Median seconds of one call of `body`: a warm-up, then `runs` timed samples, each long
-/// enough (≥ 20 ms, repeating the call) to be above timer noise.
-func measure(runs: Int = quick ? 3 : 7, _ body: () -> Void) -> Double {
-    body()
-    var reps = 1
-    while true {
+/// Something to time: `body`, after an untimed `setup` before each call when given.
+struct Timed {
+    var setup: (() -> Void)? = nil
+    let body: () -> Void
+
+    /// Seconds per call over `reps` calls (setup excluded).
+    func sample(_ reps: Int) -> Double {
+        if let setup {
+            var total = 0.0
+            for _ in 0..<reps { setup(); let t0 = now(); body(); total += now() - t0 }
+            return total / Double(reps)
+        }
         let t0 = now()
         for _ in 0..<reps { body() }
-        let dt = now() - t0
-        if dt >= 0.02 || reps >= 1 << 16 { break }
-        reps *= max(2, min(64, Int(0.025 / max(dt, 1e-7)) + 1))
+        return (now() - t0) / Double(reps)
     }
-    var samples: [Double] = []
-    for _ in 0..<runs {
-        let t0 = now()
-        for _ in 0..<reps { body() }
-        samples.append((now() - t0) / Double(reps))
+
+    /// Calls per sample so that a sample takes ≥ 20 ms (after a warm-up call).
+    func calibrate() -> Int {
+        var reps = 1
+        _ = sample(1)
+        while true {
+            let dt = sample(reps) * Double(reps)
+            if dt >= 0.02 || reps >= 1 << 16 { return reps }
+            reps *= max(2, min(64, Int(0.025 / max(dt, 1e-7)) + 1))
+        }
     }
-    samples.sort()
-    return samples[samples.count / 2]
 }
 
-/// Like `measure`, but times only `timed` after an untimed `setup` per call.
-func measureSplit(runs: Int = quick ? 3 : 7, setup: () -> Void, timed: () -> Void) -> Double {
-    setup(); timed()
-    var samples: [Double] = []
-    var total = 0.0
-    while samples.count < runs || (total < 0.15 && samples.count < 200) {
-        setup()
-        let t0 = now()
-        timed()
-        let dt = now() - t0
-        samples.append(dt); total += dt
-    }
-    samples.sort()
-    return samples[samples.count / 2]
+/// Median seconds per call of each of `items`, sampled in turn (a, b, c, a, b, c, …) so that
+/// a busy machine slows them alike and their ratios stay meaningful.
+func measure(_ items: [Timed], runs: Int = quick ? 3 : 7) -> [Double] {
+    let reps = items.map { $0.calibrate() }
+    var samples = [[Double]](repeating: [], count: items.count)
+    for _ in 0..<runs { for (i, item) in items.enumerated() { samples[i].append(item.sample(reps[i])) } }
+    return samples.map { statMin ? $0.min()! : $0.sorted()[$0.count / 2] }
+}
+
+func format(_ d: Double) -> String {
+    var buf = [CChar](repeating: 0, count: 32)
+    _ = withVaList([d]) { vsnprintf(&buf, 32, "%.4g", $0) }
+    return String(cString: buf)
 }
 
 func json(_ fields: [(String, Any)]) {
     let body = fields.map { key, value -> String in
         switch value {
         case let s as String: return "\"\(key)\":\"\(s)\""
-        case let d as Double: return "\"\(key)\":\(d.isFinite ? String(format: "%.4g", d) : "null")"
+        case let d as Double: return "\"\(key)\":\(d.isFinite ? format(d) : "null")"
         default: return "\"\(key)\":\(value)"
         }
     }.joined(separator: ",")
@@ -102,43 +115,84 @@ func random(_ shape: [Int], seed: UInt64) -> Tensor {
 
 // MARK: sgemm references
 
-/// Seconds of one sgemm C[m×n] = op(A)·op(B), the best of OpenBLAS with `threads` threads of
-/// its own and Gemm.sgemm with ours; returns both.
-struct GemmTimes { var blas: Double; var ours: Double; var best: Double { min(blas, ours) } }
-var gemmCache: [String: GemmTimes] = [:]
+/// One sgemm C[m×n] = op(A)·op(B) as a single call: with OpenBLAS's own `threads` threads
+/// ("openblas") or with Gemm.sgemm under Parallel.withThreads(threads) ("Gemm.sgemm").
+struct GemmCall {
+    let transA: Bool, transB: Bool, m: Int, n: Int, k: Int
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 
-func sgemmTimes(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int) -> GemmTimes {
-    let key = "\(transA) \(transB) \(m) \(n) \(k)"
-    if let t = gemmCache[key] { return t }
-    let a = random([m * k], seed: 1), b = random([k * n], seed: 2), c = Tensor(zeros: [m * n])
-    let lda = transA ? m : k, ldb = transB ? k : n
-    openblas_set_num_threads(Int32(threads))
-    let tBlas = measure {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a.data, Int32(lda), b.data, Int32(ldb), 0, c.data, Int32(n))
-    }
-    openblas_set_num_threads(1)  // INFPCore runs OpenBLAS single-threaded inside its own threads
-    let tOurs = Parallel.withThreads(threads) {
-        measure {
-            Gemm.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: lda,
-                       b: b.data, ldb: ldb, c: c.data, ldc: n)
+    func timed(blas: Bool) -> Timed {
+        let a = random([m * k], seed: 1), b = random([k * n], seed: 2), c = Tensor(zeros: [m * n])
+        let lda = transA ? m : k, ldb = transB ? k : n
+        let (m, n, k, ta, tb) = (m, n, k, transA, transB)
+        if blas {
+            return Timed {
+                openblas_set_num_threads(Int32(threads))
+                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), 1, a.data, Int32(lda), b.data, Int32(ldb), 0, c.data, Int32(n))
+                openblas_set_num_threads(1)  // INFPCore runs OpenBLAS single-threaded in its own threads
+            }
+        }
+        return Timed {
+            Parallel.withThreads(threads) {
+                Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb,
+                           c: c.data, ldc: n)
+            }
         }
     }
-    let t = GemmTimes(blas: tBlas, ours: tOurs)
-    gemmCache[key] = t
-    return t
+}
+
+/// The faster of the two single-call sgemms for a shape (decided once per shape).
+var bestCache: [String: Bool] = [:]
+func bestGemm(_ g: GemmCall) -> Timed {
+    let key = "\(g.transA) \(g.transB) \(g.m) \(g.n) \(g.k)"
+    if bestCache[key] == nil {
+        let t = measure([g.timed(blas: true), g.timed(blas: false)], runs: 3)
+        bestCache[key] = t[0] <= t[1]
+    }
+    return g.timed(blas: bestCache[key]!)
+}
+
+/// The reference for a layer: its GEMMs run one after the other as single sgemm calls.
+func reference(_ gemms: [GemmCall]) -> Timed {
+    let calls = gemms.map(bestGemm)
+    return Timed { for c in calls { c.body() } }
 }
 
 func gflops(_ flops: Double, _ seconds: Double) -> Double { flops / seconds * 1e-9 }
 
 _ = Parallel.withThreads(threads) { 0 }  // configures OpenBLAS for INFPCore
-let cube = sgemmTimes(m: 1024, n: 1024, k: 1024)
-let cubeFlops = 2.0 * 1024 * 1024 * 1024
-let cubeBest = gflops(cubeFlops, cube.best)
+let cube = GemmCall(transA: false, transB: false, m: 1024, n: 1024, k: 1024)
+let cubeTimes = measure([cube.timed(blas: true), cube.timed(blas: false)])
+let cubeBest = gflops(cube.flops, cubeTimes.min()!)
 json([("op", "sgemm"), ("impl", "openblas"), ("m", 1024), ("n", 1024), ("k", 1024), ("threads", threads),
-      ("gflops", gflops(cubeFlops, cube.blas))])
+      ("gflops", gflops(cube.flops, cubeTimes[0]))])
 json([("op", "sgemm"), ("impl", "Gemm.sgemm"), ("m", 1024), ("n", 1024), ("k", 1024), ("threads", threads),
-      ("gflops", gflops(cubeFlops, cube.ours))])
+      ("gflops", gflops(cube.flops, cubeTimes[1]))])
+
+/// Times forward and backward of a layer against its reference GEMMs and prints two lines.
+func report(op: String, layer: String, shape: String, batch: Int, flops: Double,
+            forward: @escaping () -> Tensor, inputs: [Tensor],
+            refForward: [GemmCall], refBackward: [GemmCall]) {
+    let fwd = Timed { _ = Parallel.withThreads(threads) { forward() } }
+    for t in inputs { t.requiresGrad = true }
+    var y: Tensor? = nil
+    var seed: Tensor? = nil
+    let bwd = Timed(setup: {
+        for t in inputs { t.grad = nil }
+        y = Parallel.withThreads(threads) { withGradients { forward() } }
+        if seed == nil { seed = random(y!.shape, seed: 6) }
+    }, body: { Parallel.withThreads(threads) { y!.backward(seed: seed!) } })
+    let t = measure([reference(refForward), fwd, reference(refBackward), bwd])
+    y = nil
+    for t in inputs { t.requiresGrad = false; t.grad = nil }
+    for (pass, tRef, tOurs, f) in [("forward", t[0], t[1], flops), ("backward", t[2], t[3], 2 * flops)] {
+        let ours = gflops(f, tOurs), ref = gflops(f, tRef)
+        json([("op", op), ("pass", pass), ("layer", layer), ("shape", shape), ("batch", batch), ("threads", threads),
+              ("ms", tOurs * 1e3), ("gflops", ours), ("sgemm_gflops", ref), ("ratio", ours / ref),
+              ("ratio_1024", ours / cubeBest)])
+    }
+}
 
 // MARK: layers of the small preset
 
@@ -190,36 +244,14 @@ func runConv(_ cc: ConvCase, batch: Int) {
     let p = cc.ho * cc.wo, crs = cc.c * cc.r * cc.r
     let flops = 2.0 * Double(batch * cc.k * p * crs)
     let shape = "\(batch)x\(cc.c)x\(cc.h)x\(cc.w) k\(cc.k) \(cc.r)x\(cc.r) s\(cc.stride) p\(cc.pad) d\(cc.dil)"
-    func conv(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor {
-        NN.conv2d(x, weight: w, bias: b, stride: cc.stride, padding: cc.pad, dilation: cc.dil)
-    }
-
-    // The same GEMMs as single sgemm calls on the whole batch: forward W·col (k × crs × N·P);
+    // The same GEMMs as single sgemm calls on the whole batch: forward W·col (k × N·P, inner crs);
     // backward dW = gOut·colᵀ (k × crs, inner N·P) and dcol = Wᵀ·gOut (crs × N·P, inner k).
-    let refFwd = sgemmTimes(m: cc.k, n: batch * p, k: crs).best
-    let refBwd = sgemmTimes(transB: true, m: cc.k, n: crs, k: batch * p).best
-        + sgemmTimes(transA: true, m: crs, n: batch * p, k: cc.k).best
-
-    let tFwd = Parallel.withThreads(threads) { measure { _ = conv(x, wt, b) } }
-    let gFwd = gflops(flops, tFwd)
-    json([("op", "conv2d"), ("pass", "forward"), ("layer", cc.layer), ("shape", shape), ("batch", batch),
-          ("threads", threads), ("ms", tFwd * 1e3), ("gflops", gFwd), ("sgemm_gflops", gflops(flops, refFwd)),
-          ("ratio", gFwd / gflops(flops, refFwd)), ("ratio_1024", gFwd / cubeBest)])
-
-    x.requiresGrad = true; wt.requiresGrad = true; b?.requiresGrad = true
-    let seed = random([batch, cc.k, cc.ho, cc.wo], seed: 6)
-    var y: Tensor? = nil
-    let tBwd = Parallel.withThreads(threads) {
-        measureSplit(setup: {
-            x.grad = nil; wt.grad = nil; b?.grad = nil
-            y = withGradients { conv(x, wt, b) }
-        }, timed: { y!.backward(seed: seed) })
-    }
-    y = nil
-    let gBwd = gflops(2 * flops, tBwd)
-    json([("op", "conv2d"), ("pass", "backward"), ("layer", cc.layer), ("shape", shape), ("batch", batch),
-          ("threads", threads), ("ms", tBwd * 1e3), ("gflops", gBwd), ("sgemm_gflops", gflops(2 * flops, refBwd)),
-          ("ratio", gBwd / gflops(2 * flops, refBwd)), ("ratio_1024", gBwd / cubeBest)])
+    report(op: "conv2d", layer: cc.layer, shape: shape, batch: batch, flops: flops,
+           forward: { NN.conv2d(x, weight: wt, bias: b, stride: cc.stride, padding: cc.pad, dilation: cc.dil) },
+           inputs: [x, wt] + (b.map { [$0] } ?? []),
+           refForward: [GemmCall(transA: false, transB: false, m: cc.k, n: batch * p, k: crs)],
+           refBackward: [GemmCall(transA: false, transB: true, m: cc.k, n: crs, k: batch * p),
+                         GemmCall(transA: true, transB: false, m: crs, n: batch * p, k: cc.k)])
 }
 
 struct TransposeCase { let layer: String; let cin, cout, h, w: Int }
@@ -234,29 +266,11 @@ func runTranspose(_ tc: TransposeCase, batch: Int) {
     let wt = random([tc.cin, tc.cout, 2, 2], seed: 8)
     let hw = tc.h * tc.w, co4 = 4 * tc.cout
     let flops = 2.0 * Double(batch * hw * tc.cin * co4)
-    let shape = "\(batch)x\(tc.cin)x\(tc.h)x\(tc.w) -> \(tc.cout)"
-    let refFwd = sgemmTimes(transA: true, m: co4, n: batch * hw, k: tc.cin).best
-    let refBwd = sgemmTimes(m: tc.cin, n: batch * hw, k: co4).best
-        + sgemmTimes(transB: true, m: tc.cin, n: co4, k: batch * hw).best
-    let tFwd = Parallel.withThreads(threads) { measure { _ = NN.convTranspose2x2(x, weight: wt) } }
-    let gFwd = gflops(flops, tFwd)
-    json([("op", "convTranspose2x2"), ("pass", "forward"), ("layer", tc.layer), ("shape", shape), ("batch", batch),
-          ("threads", threads), ("ms", tFwd * 1e3), ("gflops", gFwd), ("sgemm_gflops", gflops(flops, refFwd)),
-          ("ratio", gFwd / gflops(flops, refFwd)), ("ratio_1024", gFwd / cubeBest)])
-    x.requiresGrad = true; wt.requiresGrad = true
-    let seed = random([batch, tc.cout, 2 * tc.h, 2 * tc.w], seed: 9)
-    var y: Tensor? = nil
-    let tBwd = Parallel.withThreads(threads) {
-        measureSplit(setup: {
-            x.grad = nil; wt.grad = nil
-            y = withGradients { NN.convTranspose2x2(x, weight: wt) }
-        }, timed: { y!.backward(seed: seed) })
-    }
-    y = nil
-    let gBwd = gflops(2 * flops, tBwd)
-    json([("op", "convTranspose2x2"), ("pass", "backward"), ("layer", tc.layer), ("shape", shape), ("batch", batch),
-          ("threads", threads), ("ms", tBwd * 1e3), ("gflops", gBwd), ("sgemm_gflops", gflops(2 * flops, refBwd)),
-          ("ratio", gBwd / gflops(2 * flops, refBwd)), ("ratio_1024", gBwd / cubeBest)])
+    report(op: "convTranspose2x2", layer: tc.layer, shape: "\(batch)x\(tc.cin)x\(tc.h)x\(tc.w) -> \(tc.cout)",
+           batch: batch, flops: flops, forward: { NN.convTranspose2x2(x, weight: wt) }, inputs: [x, wt],
+           refForward: [GemmCall(transA: true, transB: false, m: co4, n: batch * hw, k: tc.cin)],
+           refBackward: [GemmCall(transA: false, transB: false, m: tc.cin, n: batch * hw, k: co4),
+                         GemmCall(transA: false, transB: true, m: tc.cin, n: co4, k: batch * hw)])
 }
 
 struct LinearCase { let layer: String; let rows, fin, fout: Int }
@@ -269,29 +283,11 @@ func linears(batch: Int) -> [LinearCase] {
 func runLinear(_ lc: LinearCase, batch: Int) {
     let x = random([lc.rows, lc.fin], seed: 10), wt = random([lc.fout, lc.fin], seed: 11)
     let flops = 2.0 * Double(lc.rows * lc.fin * lc.fout)
-    let shape = "\(lc.rows)x\(lc.fin) -> \(lc.fout)"
-    let refFwd = sgemmTimes(transB: true, m: lc.rows, n: lc.fout, k: lc.fin).best
-    let refBwd = sgemmTimes(m: lc.rows, n: lc.fin, k: lc.fout).best
-        + sgemmTimes(transA: true, m: lc.fout, n: lc.fin, k: lc.rows).best
-    let tFwd = Parallel.withThreads(threads) { measure { _ = NN.linear(x, weight: wt, bias: nil) } }
-    let gFwd = gflops(flops, tFwd)
-    json([("op", "linear"), ("pass", "forward"), ("layer", lc.layer), ("shape", shape), ("batch", batch),
-          ("threads", threads), ("ms", tFwd * 1e3), ("gflops", gFwd), ("sgemm_gflops", gflops(flops, refFwd)),
-          ("ratio", gFwd / gflops(flops, refFwd)), ("ratio_1024", gFwd / cubeBest)])
-    x.requiresGrad = true; wt.requiresGrad = true
-    let seed = random([lc.rows, lc.fout], seed: 12)
-    var y: Tensor? = nil
-    let tBwd = Parallel.withThreads(threads) {
-        measureSplit(setup: {
-            x.grad = nil; wt.grad = nil
-            y = withGradients { NN.linear(x, weight: wt, bias: nil) }
-        }, timed: { y!.backward(seed: seed) })
-    }
-    y = nil
-    let gBwd = gflops(2 * flops, tBwd)
-    json([("op", "linear"), ("pass", "backward"), ("layer", lc.layer), ("shape", shape), ("batch", batch),
-          ("threads", threads), ("ms", tBwd * 1e3), ("gflops", gBwd), ("sgemm_gflops", gflops(2 * flops, refBwd)),
-          ("ratio", gBwd / gflops(2 * flops, refBwd)), ("ratio_1024", gBwd / cubeBest)])
+    report(op: "linear", layer: lc.layer, shape: "\(lc.rows)x\(lc.fin) -> \(lc.fout)", batch: batch, flops: flops,
+           forward: { NN.linear(x, weight: wt, bias: nil) }, inputs: [x, wt],
+           refForward: [GemmCall(transA: false, transB: true, m: lc.rows, n: lc.fout, k: lc.fin)],
+           refBackward: [GemmCall(transA: false, transB: false, m: lc.rows, n: lc.fin, k: lc.fout),
+                         GemmCall(transA: true, transB: false, m: lc.fout, n: lc.fin, k: lc.rows)])
 }
 
 func selected(_ layer: String) -> Bool { filter.map { layer.contains($0) } ?? true }

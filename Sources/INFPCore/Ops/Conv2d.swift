@@ -254,7 +254,7 @@ struct ConvGeometry {
     let ho, wo: Int
 
     /// Scratch floats per band, at most (the patch matrix of a band of output rows).
-    static var bandCap = 1 << 20
+    static var bandCap = getenv("INFP_CONV_BANDCAP").flatMap { Int(String(cString: $0)) } ?? (1 << 20) // TUNING
 
     init(x: [Int], weight: [Int], stride: Int, padding: Int, dilation: Int) {
         n = x[0]; c = x[1]; h = x[2]; w = x[3]

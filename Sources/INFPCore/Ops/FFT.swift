@@ -29,6 +29,9 @@ public enum FFT {
         let n0 = realShape[a0], n1 = realShape[a1]
         let out = Tensor(uninitialized: complexShape(realShape, a1))
         r2c(x.data, realShape: realShape, axes: axes, into: out.data)
+        // The self-conjugate bins are real; make their imaginary part exactly +0 (FFTW may leave
+        // rounding noise or −0) so that angle() there is exactly 0 or +π, as tools/infp_torch.py does.
+        zeroSelfConjugateImaginary(out, axes: axes, n0: n0, n1: n1)
         let s = scale(norm, n0 * n1, inverse: false)
         if s != 1 { multiply(out, by: s) }
 
@@ -40,7 +43,7 @@ public enum FFT {
             let scratch = g.copy()
             scaleInteriorColumns(scratch, axis: a1, n1: n1, by: 0.5)
             let dx = Tensor(uninitialized: realShape)
-            c2r(scratch.data, realShape: realShape, axes: (a0, a1), into: dx.data)
+            withExtendedLifetime(scratch) { c2r(scratch.data, realShape: realShape, axes: (a0, a1), into: dx.data) }
             if s != 1 { multiply(dx, by: s) }
             return [dx]
         }
@@ -61,7 +64,8 @@ public enum FFT {
         let out = Tensor(uninitialized: realShape)
         // FFTW's c2r overwrites its input: give it a copy.
         let scratch = z.copy()
-        c2r(scratch.data, realShape: realShape, axes: axes, into: out.data)
+        // (Keep the copy alive while FFTW works through its raw pointer.)
+        withExtendedLifetime(scratch) { c2r(scratch.data, realShape: realShape, axes: axes, into: out.data) }
         let s = scale(norm, n0 * n1, inverse: true)
         if s != 1 { multiply(out, by: s) }
 
@@ -120,7 +124,7 @@ public enum FFT {
     static func zeroSelfConjugateImaginary(_ t: Tensor, axes: (Int, Int), n0: Int, n1: Int) {
         let (a0, a1) = axes
         let strides = Tensor.strides(of: t.shape)
-        let k0s = Array(0..<n0)
+        let k0s = n0 % 2 == 0 && n0 > 1 ? [0, n0 / 2] : [0]
         let k1s = n1 % 2 == 0 && n1 > 1 ? [0, n1 / 2] : [0]
         // Visit every index of the dimensions other than a0, a1 and the trailing 2.
         var others: [(size: Int, stride: Int)] = []

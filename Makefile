@@ -1,0 +1,140 @@
+# infp: build, test and demo entry points.
+#
+#   make demo    install what is missing, build libinfp.so, run `python3 -m infp demo`
+#   make test    install what is missing, build, run every test (Swift, C/C++, exports, Python)
+#   make lib     release build of libinfp.so (static Swift runtime, only infp_* exported),
+#                checked and copied to python/infp/libinfp.so
+#   make bench   run the scripts under bench/
+#   make clean   remove build products
+#
+# Scratch folders: .build-release (release library), .build-abi (debug build and swift test),
+# .build-bench (benchmarks), .build-examples (C/C++ consumers).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+SWIFT ?= swift
+PYTHON ?= python3
+CC ?= cc
+CXX ?= c++
+
+RELEASE_DIR := .build-release/release
+LIB := $(RELEASE_DIR)/libinfp.so
+PY_LIB := python/infp/libinfp.so
+EXPORTS_MAP := $(CURDIR)/Sources/INFP/exports.map
+EXAMPLES_DIR := .build-examples
+
+# The shipped library carries the Swift runtime (stdlib, Foundation-free, Dispatch) statically,
+# so it needs no Swift toolchain at run time, and exports only the infp_* C functions.
+LIB_FLAGS := -c release --product infp --scratch-path .build-release \
+             -Xswiftc -static-stdlib -Xlinker --version-script=$(EXPORTS_MAP)
+
+# swift test: debug build by default; SWIFT_TEST_FLAGS="-c release -Xswiftc -enable-testing"
+# trades a longer build for faster tests.
+SWIFT_TEST_FLAGS ?=
+SWIFT_TEST := $(SWIFT) test --scratch-path .build-abi $(SWIFT_TEST_FLAGS)
+
+SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo sudo; fi)
+APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-dev
+
+.PHONY: help deps deps-system deps-python lib check-lib test test-swift test-examples \
+        test-exports test-python demo bench clean
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+# ---- dependencies ---------------------------------------------------------------------------
+
+deps: deps-system deps-python
+
+# System libraries for the build (OpenBLAS, FFTW) and Python headers: installed only if missing.
+deps-system:
+	@missing=0; \
+	pkg-config --exists openblas fftw3f 2>/dev/null || missing=1; \
+	$(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null || missing=1; \
+	if [ $$missing = 1 ]; then \
+	    echo "deps: installing $(APT_PACKAGES)"; \
+	    $(SUDO) apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+# Python packages for the bindings and their tests: installed only if not importable.
+deps-python:
+	@$(PYTHON) -c 'import numpy, pytest' 2>/dev/null || { \
+	    echo "deps: pip install numpy pytest"; \
+	    $(PYTHON) -m pip install -q --disable-pip-version-check numpy pytest; }
+
+# ---- the library ----------------------------------------------------------------------------
+
+lib: deps-system
+	$(SWIFT) build $(LIB_FLAGS)
+	@$(MAKE) --no-print-directory check-lib
+	@cmp -s $(LIB) $(PY_LIB) || install -m 755 $(LIB) $(PY_LIB)
+	@echo "lib: $(LIB) ($$(du -h $(LIB) | cut -f1)) -> $(PY_LIB)"
+
+$(LIB):
+	@$(MAKE) --no-print-directory lib
+
+# The library must not need the Swift toolchain's shared libraries, and must export infp_*
+# functions only (lower-case nm types are local symbols, invisible to users).
+check-lib:
+	@if ldd $(LIB) | grep -E 'libswift|libdispatch|libBlocksRuntime|libFoundation'; then \
+	    echo "check-lib: $(LIB) depends on Swift toolchain libraries (above)" >&2; exit 1; fi
+	@bad=$$(nm -D --defined-only $(LIB) | awk 'NF >= 3 && $$2 ~ /^[A-Z]$$/ && $$3 !~ /^infp_/ { print $$3 }'); \
+	if [ -n "$$bad" ]; then echo "check-lib: $(LIB) exports non-infp_ symbols: $$bad" >&2; exit 1; fi
+
+# ---- tests ----------------------------------------------------------------------------------
+
+test: deps lib test-swift test-examples test-exports test-python
+	@echo "make test: all passed"
+
+test-swift:
+	$(SWIFT_TEST)
+
+# C and C++ consumers of include/infp.h, linked against the release library (rpath) and run
+# with a bare environment: no Swift toolchain on any library path.
+$(EXAMPLES_DIR)/ops_demo_c: examples/c/ops_demo.c include/infp.h $(LIB)
+	@mkdir -p $(EXAMPLES_DIR)
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude $< -o $@ \
+	    -L$(RELEASE_DIR) -linfp -lm -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
+
+$(EXAMPLES_DIR)/ops_demo_cpp: examples/cpp/ops_demo.cpp include/infp.h $(LIB)
+	@mkdir -p $(EXAMPLES_DIR)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude $< -o $@ \
+	    -L$(RELEASE_DIR) -linfp -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
+
+test-examples: $(EXAMPLES_DIR)/ops_demo_c $(EXAMPLES_DIR)/ops_demo_cpp
+	env -i PATH=/usr/bin:/bin $(EXAMPLES_DIR)/ops_demo_c
+	env -i PATH=/usr/bin:/bin $(EXAMPLES_DIR)/ops_demo_cpp
+
+test-exports:
+	tools/check_exports.sh include/infp.h $(LIB)
+
+test-python:
+	cd python && $(PYTHON) -m pytest -q tests
+
+# ---- demo, benchmarks -----------------------------------------------------------------------
+
+demo: deps lib
+	cd python && $(PYTHON) -m infp demo
+
+# Benchmarks: every executable target of Package.swift under bench/ (release build in its own
+# scratch folder), then any bench/*.py or bench/*.sh script. Each prints JSON lines.
+BENCH_ARGS ?=
+bench: deps lib
+	@found=0; \
+	targets=$$($(SWIFT) package describe --type json 2>/dev/null | $(PYTHON) -c 'import json, sys; print(" ".join(t["name"] for t in json.load(sys.stdin)["targets"] if t["type"] == "executable" and t["path"].startswith("bench")))'); \
+	for t in $$targets; do \
+	    found=1; echo "bench: $$t" >&2; \
+	    $(SWIFT) run -c release --scratch-path .build-bench $$t $(BENCH_ARGS); \
+	done; \
+	for f in bench/*.py bench/*.sh; do \
+	    [ -f "$$f" ] || continue; found=1; echo "bench: $$f" >&2; \
+	    case "$$f" in *.py) $(PYTHON) "$$f" ;; *.sh) bash "$$f" ;; esac; \
+	done; \
+	[ $$found = 1 ] || echo "bench: no benchmarks under bench/ yet"
+
+clean:
+	rm -rf .build .build-release .build-abi .build-bench $(EXAMPLES_DIR) $(PY_LIB) python/build python/*.egg-info
+	find python -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,22 @@
+"""infp: industrial video anomaly detection (INFP, IJCAI 2025) on libinfp.
+
+The heavy lifting happens in libinfp.so, a Swift library with a C API (include/infp.h); this
+package loads it with ctypes (see ``infp._lib`` for where it looks) and checks at import that
+its version matches the package's.
+
+Modules:
+    infp.ops: single operations (conv2d, rfft2, irfft2 and their gradients) on NumPy arrays.
+"""
+
+from ._lib import InfpError, LibraryError, check_version as _check_version
+from ._lib import lib as _c, library_path
+
+__version__ = "0.1.0"
+
+#: Version string reported by the loaded libinfp.so.
+library_version: str = _c.infp_version().decode()
+_check_version(library_version, __version__, library_path)
+
+from . import ops  # noqa: E402  (after the version check)
+
+__all__ = ["InfpError", "LibraryError", "ops", "library_path", "library_version", "__version__"]
