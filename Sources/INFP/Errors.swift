@@ -231,18 +231,18 @@ func readShape(_ pointer: UnsafePointer<Int64>?, rank: Int, _ name: String) thro
 func readParams<P>(_ pointer: UnsafePointer<P>?, defaults: P, _ name: String) throws -> P {
     let p = try require(pointer, name)
     let raw = UnsafeRawPointer(p)
-    let size = raw.loadUnaligned(as: Int.self)
+    let size = raw.loadUnaligned(as: UInt.self)  // size_t
     let ours = MemoryLayout<P>.size
-    guard size >= MemoryLayout<Int>.size else {
+    guard size >= UInt(MemoryLayout<UInt>.size) else {
         throw APIError.invalid("\(name)->size is \(size); set it to sizeof the struct (\(ours)) or start from the *_default_params() function")
     }
-    guard size <= ours else {
+    guard size <= UInt(ours) else {
         throw APIError.invalid("\(name)->size is \(size), larger than this library's struct (\(ours) bytes): the header is newer than libinfp")
     }
     var result = defaults
     withUnsafeMutableBytes(of: &result) { dst in
-        dst.baseAddress!.copyMemory(from: raw, byteCount: size)
-        dst.storeBytes(of: ours, toByteOffset: 0, as: Int.self)
+        dst.baseAddress!.copyMemory(from: raw, byteCount: Int(size))
+        dst.storeBytes(of: UInt(ours), toByteOffset: 0, as: UInt.self)
     }
     return result
 }

@@ -205,6 +205,8 @@ final class OpsAPITests: XCTestCase {
         assertFails(CINFP.infp_conv2d(x.data, xs, w.data, ws, nil, &p, &y, ys), INFP_ERR_INVALID_ARGUMENT, "size")
         p = params(); p.size = MemoryLayout<infp_conv2d_params>.size + 8
         assertFails(CINFP.infp_conv2d(x.data, xs, w.data, ws, nil, &p, &y, ys), INFP_ERR_INVALID_ARGUMENT, "size", "newer")
+        p = params(); p.size = -1  // (size_t)-1: uninitialised memory
+        assertFails(CINFP.infp_conv2d(x.data, xs, w.data, ws, nil, &p, &y, ys), INFP_ERR_INVALID_ARGUMENT, "size")
     }
 
     func testConv2dAcceptsOlderSmallerParams() {

@@ -137,30 +137,71 @@ extension NN {
 
 // MARK: - Work splitting
 
-/// Cuts `n` samples of `rows` output rows each into items (sample, band of rows) for
-/// `threads` threads: every sample gets the same number of bands, enough that the items split
-/// evenly over the threads, and bands small enough that a band's scratch (`floatsPerRow` a
-/// row) stays under `cap` floats.
-struct Banding {
+/// How the samples × output rows of a layer are cut into work items for the threads.
+///
+/// Items are (sample, band of output rows); `run` gives each thread a contiguous range of them.
+/// When the batch splits evenly over the threads every sample is one item (one band), and a
+/// thread runs its samples `group` at a time as one wider GEMM (GEMMs a few hundred columns
+/// wide run well below the speed of wide ones). Otherwise each sample is cut into the same
+/// number of bands, enough that the items split evenly over the threads. Bands are also cut
+/// (and groups kept) small enough that one GEMM's scratch stays under `cap` floats.
+struct Plan {
     let bands: Int       // bands per sample
-    let bandRows: Int    // rows per band (the last may be shorter)
-    var items: Int
+    let bandRows: Int    // output rows per band (the last may be shorter)
+    let group: Int       // samples per GEMM (1 when bands > 1)
+    let items: Int
 
-    init(n: Int, rows: Int, floatsPerRow: Int, threads: Int, cap: Int) {
+    /// Columns a grouped GEMM aims at.
+    static var targetColumns = getenv("INFP_CONV_COLS").flatMap { Int(String(cString: $0)) } ?? 1024 // TUNING
+
+    /// - rows, rowWidth: output rows of a sample and GEMM columns per row;
+    /// - floatsPerColumn: scratch floats per GEMM column.
+    init(n: Int, rows: Int, rowWidth: Int, floatsPerColumn: Int, threads: Int, cap: Int) {
         func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
-        var b = n == 0 ? 1 : threads / gcd(n, threads)
-        let rowsByCap = Swift.max(1, cap / Swift.max(1, floatsPerRow))
+        let t = Swift.max(1, threads)
+        var b = n == 0 ? 1 : t / gcd(n, t)
+        let rowsByCap = Swift.max(1, cap / Swift.max(1, floatsPerColumn * rowWidth))
         b = Swift.max(b, (rows + rowsByCap - 1) / rowsByCap)
         b = Swift.max(1, Swift.min(b, rows))
         bandRows = (rows + b - 1) / b
         bands = (rows + bandRows - 1) / bandRows
         items = n * bands
+        if bands == 1 && n > 0 {
+            let perThread = (n + Swift.min(t, n) - 1) / Swift.min(t, n)
+            let cols = rows * rowWidth
+            let byCap = Swift.max(1, cap / Swift.max(1, floatsPerColumn * cols))
+            group = Swift.max(1, Swift.min(perThread, byCap, Plan.targetColumns / Swift.max(1, cols)))
+        } else {
+            group = 1
+        }
     }
 
+    /// Output rows of band `band`.
     func rows(of band: Int, total: Int) -> Range<Int> {
         let lo = band * bandRows
         return lo..<Swift.min(total, lo + bandRows)
     }
+
+    /// Visits the items `range` as GEMM blocks: body(first sample, sample count, output rows).
+    func forEachBlock(_ range: Range<Int>, rows total: Int, _ body: (Int, Int, Range<Int>) -> Void) {
+        if bands > 1 {
+            for item in range { body(item / bands, 1, rows(of: item % bands, total: total)) }
+        } else {
+            var s = range.lowerBound
+            while s < range.upperBound {
+                let count = Swift.min(group, range.upperBound - s)
+                body(s, count, 0..<total)
+                s += count
+            }
+        }
+    }
+}
+
+/// Copies `rows` rows of `count` floats between matrices of leading dimensions `lds`, `ldd`.
+@inline(__always)
+func copyRows(_ src: UnsafePointer<Float>, lds: Int, _ dst: UnsafeMutablePointer<Float>, ldd: Int,
+              rows: Int, count: Int) {
+    for r in 0..<rows { (dst + r * ldd).update(from: src + r * lds, count: count) }
 }
 
 /// Runs `body(worker, range)` on contiguous chunks of 0..<n, one chunk per thread
@@ -332,30 +373,50 @@ struct ConvGeometry {
         }
     }
 
+    /// The patch matrix of `count` whole samples from `first` (or of a band `ohs` of one
+    /// sample), side by side: sample j at columns j·|ohs|·wo, leading dimension ld.
+    /// For pointwise convolutions this is a copy of the input planes.
+    private func patches(_ x: UnsafePointer<Float>, first: Int, count: Int, ohs: Range<Int>,
+                         _ col: UnsafeMutablePointer<Float>, ld: Int) {
+        let span = ohs.count * wo
+        for j in 0..<count {
+            let xs = x + (first + j) * c * h * w
+            if isPointwise {
+                copyRows(xs + ohs.lowerBound * wo, lds: p, col + j * span, ldd: ld, rows: c, count: span)
+            } else {
+                im2col(xs, ohs: ohs, rows: 0..<crs, col + j * span, ld: ld)
+            }
+        }
+    }
+
     func forward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                  out: UnsafeMutablePointer<Float>) {
         let p = p, crs = crs, k = k, pointwise = isPointwise
-        let bands = Banding(n: n, rows: ho, floatsPerRow: pointwise ? 0 : crs * wo,
-                            threads: Parallel.threads, cap: ConvGeometry.bandCap)
-        Workers.run(bands.items) { _, items in
-            let col = pointwise ? nil : Scratch(crs * bands.bandRows * wo)
-            defer { col?.release() }
-            for item in items {
-                let sample = item / bands.bands
-                let ohs = bands.rows(of: item % bands.bands, total: ho)
-                let cols = ohs.count * wo
-                let xs = x + sample * c * h * w
-                let o = out + sample * k * p + ohs.lowerBound * wo
-                if let col {
-                    im2col(xs, ohs: ohs, rows: 0..<crs, col.pointer, ld: cols)
-                    sgemm1(false, false, k, cols, crs, wt, crs, col.pointer, cols, 0, o, p)
-                } else {
-                    sgemm1(false, false, k, cols, crs, wt, crs, xs + ohs.lowerBound * wo, p, 0, o, p)
+        let plan = Plan(n: n, rows: ho, rowWidth: wo, floatsPerColumn: crs + (k > 0 ? k : 0),
+                        threads: Parallel.threads, cap: ConvGeometry.bandCap)
+        let maxCols = plan.group * plan.bandRows * wo
+        Workers.run(plan.items) { _, items in
+            let col = pointwise && plan.group == 1 ? nil : Scratch(crs * maxCols)
+            let tmp = plan.group > 1 ? Scratch(k * maxCols) : nil
+            defer { col?.release(); tmp?.release() }
+            plan.forEachBlock(items, rows: ho) { first, count, ohs in
+                let cols = count * ohs.count * wo
+                let o = out + first * k * p + ohs.lowerBound * wo
+                // B: the patch matrix (crs × cols), or the input itself for one pointwise sample.
+                var b = x + first * c * h * w + ohs.lowerBound * wo, ldb = p
+                if let col, !(pointwise && count == 1) {
+                    patches(x, first: first, count: count, ohs: ohs, col.pointer, ld: cols)
+                    b = UnsafePointer(col.pointer); ldb = cols
                 }
-                if let bias {
-                    for ch in 0..<k {
-                        let b = bias[ch], row = o + ch * p
-                        for j in 0..<cols { row[j] += b }
+                if count == 1 {
+                    sgemm1(false, false, k, cols, crs, wt, crs, b, ldb, 0, o, p)
+                    if let bias { for ch in 0..<k { addScalar(bias[ch], o + ch * p, cols) } }
+                } else {
+                    sgemm1(false, false, k, cols, crs, wt, crs, b, ldb, 0, tmp!.pointer, cols)
+                    for j in 0..<count {
+                        let oj = o + j * k * p
+                        copyRows(tmp!.pointer + j * p, lds: cols, oj, ldd: p, rows: k, count: p)
+                        if let bias { for ch in 0..<k { addScalar(bias[ch], oj + ch * p, p) } }
                     }
                 }
             }
@@ -367,47 +428,59 @@ struct ConvGeometry {
                   dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
         let p = p, crs = crs, k = k, pointwise = isPointwise
         let threads = Parallel.threads
-        // Whole samples per thread for the largest multiple of the thread count.
+        // Whole samples per thread for the largest multiple of the thread count: no two
+        // threads then touch the same dx.
         let whole = threads <= 1 ? n : (n / threads) * threads
-        // Bands only to bound scratch memory.
-        let bands = Banding(n: 1, rows: ho, floatsPerRow: pointwise ? 0 : crs * wo, threads: 1,
-                            cap: ConvGeometry.bandCap)
-        let scratchFloats = pointwise ? 0 : crs * bands.bandRows * wo
         var dwReady = false
 
         if whole > 0 {
-            let workers = Workers.count(whole)
+            let plan = Plan(n: whole, rows: ho, rowWidth: wo, floatsPerColumn: 2 * crs + k,
+                            threads: threads, cap: ConvGeometry.bandCap)
+            let maxCols = plan.group * plan.bandRows * wo
+            let direct = pointwise && plan.group == 1
+            let workers = Workers.count(plan.items)
             // Worker 0 accumulates into dw itself, the others into partials.
             let partials = dw == nil ? [] : (1..<workers).map { _ in Scratch(k * crs) }
             defer { partials.forEach { $0.release() } }
-            Workers.run(whole) { worker, samples in
-                let col = pointwise || dw == nil ? nil : Scratch(scratchFloats)
-                let dcol = pointwise || dx == nil ? nil : Scratch(scratchFloats)
-                defer { col?.release(); dcol?.release() }
+            Workers.run(plan.items) { worker, items in
+                let col = direct || dw == nil ? nil : Scratch(crs * maxCols)
+                let dcol = direct || dx == nil ? nil : Scratch(crs * maxCols)
+                let gbuf = plan.group > 1 ? Scratch(k * maxCols) : nil
+                defer { col?.release(); dcol?.release(); gbuf?.release() }
                 let dwPart = dw.map { worker == 0 ? $0 : partials[worker - 1].pointer }
                 var first = true
-                for sample in samples {
-                    let xs = x + sample * c * h * w
-                    let gs = gOut + sample * k * p
-                    for band in 0..<bands.bands {
-                        let ohs = bands.rows(of: band, total: ho)
-                        let cols = ohs.count * wo, p0 = ohs.lowerBound * wo
-                        if let dwPart {
-                            if let col {
-                                im2col(xs, ohs: ohs, rows: 0..<crs, col.pointer, ld: cols)
-                                sgemm1(false, true, k, crs, cols, gs + p0, p, col.pointer, cols, first ? 0 : 1, dwPart, crs)
-                            } else {
-                                sgemm1(false, true, k, crs, cols, gs + p0, p, xs + p0, p, first ? 0 : 1, dwPart, crs)
-                            }
-                            first = false
+                plan.forEachBlock(items, rows: ho) { s0, count, ohs in
+                    let span = ohs.count * wo, cols = count * span, p0 = ohs.lowerBound * wo
+                    // gOut block (k × cols).
+                    var ga = gOut + s0 * k * p + p0, lda = p
+                    if count > 1 {
+                        for j in 0..<count {
+                            copyRows(gOut + (s0 + j) * k * p, lds: p, gbuf!.pointer + j * p, ldd: cols, rows: k, count: p)
                         }
-                        if let dx {
-                            let dxs = dx + sample * c * h * w
-                            if let dcol {
-                                sgemm1(true, false, crs, cols, k, wt, crs, gs + p0, p, 0, dcol.pointer, cols)
-                                col2im(dcol.pointer, ld: cols, ohs: ohs, rows: 0..<crs, dxs)
-                            } else {
-                                sgemm1(true, false, crs, cols, k, wt, crs, gs + p0, p, 0, dxs + p0, p)
+                        ga = UnsafePointer(gbuf!.pointer); lda = cols
+                    }
+                    if let dwPart {
+                        var b = x + s0 * c * h * w + p0, ldb = p
+                        if let col, !(pointwise && count == 1) {
+                            patches(x, first: s0, count: count, ohs: ohs, col.pointer, ld: cols)
+                            b = UnsafePointer(col.pointer); ldb = cols
+                        }
+                        sgemm1(false, true, k, crs, cols, ga, lda, b, ldb, first ? 0 : 1, dwPart, crs)
+                        first = false
+                    }
+                    if let dx {
+                        if pointwise && count == 1 {
+                            sgemm1(true, false, crs, cols, k, wt, crs, ga, lda, 0, dx + s0 * c * h * w + p0, p)
+                        } else {
+                            let d = dcol!.pointer
+                            sgemm1(true, false, crs, cols, k, wt, crs, ga, lda, 0, d, cols)
+                            for j in 0..<count {
+                                let dxs = dx + (s0 + j) * c * h * w
+                                if pointwise {
+                                    copyRows(d + j * span, lds: cols, dxs + p0, ldd: p, rows: c, count: span)
+                                } else {
+                                    col2im(d + j * span, ld: cols, ohs: ohs, rows: 0..<crs, dxs)
+                                }
                             }
                         }
                     }
@@ -422,15 +495,18 @@ struct ConvGeometry {
         // The remaining samples (fewer than the threads): GEMMs split across the threads,
         // im2col and col2im in parallel over patch rows and channels.
         if whole < n {
-            let col = pointwise || dw == nil ? nil : Scratch(scratchFloats)
-            let dcol = pointwise || dx == nil ? nil : Scratch(scratchFloats)
+            let plan = Plan(n: 1, rows: ho, rowWidth: wo, floatsPerColumn: crs, threads: 1,
+                            cap: ConvGeometry.bandCap)
+            let scratch = pointwise ? 0 : crs * plan.bandRows * wo
+            let col = pointwise || dw == nil ? nil : Scratch(scratch)
+            let dcol = pointwise || dx == nil ? nil : Scratch(scratch)
             defer { col?.release(); dcol?.release() }
             let rs = r * s
             for sample in whole..<n {
                 let xs = x + sample * c * h * w
                 let gs = gOut + sample * k * p
-                for band in 0..<bands.bands {
-                    let ohs = bands.rows(of: band, total: ho)
+                for band in 0..<plan.bands {
+                    let ohs = plan.rows(of: band, total: ho)
                     let cols = ohs.count * wo, p0 = ohs.lowerBound * wo
                     if let dw {
                         var b = xs + p0, ldb = p
@@ -464,24 +540,33 @@ struct ConvGeometry {
     }
 }
 
+/// row[0..<count] += value.
+@inline(__always)
+func addScalar(_ value: Float, _ row: UnsafeMutablePointer<Float>, _ count: Int) {
+    for j in 0..<count { row[j] += value }
+}
+
 // MARK: - convTranspose2x2 kernels
 
+/// out[n, o, 2i+a, 2j+b] = Σ_c x[n, c, i, j] · w[c, o, a, b] is one GEMM per block of samples:
+/// y (4·cout × cols) = Wᵀ · x (cin × cols), W viewed as cin × 4·cout, then y is scattered
+/// onto the output (row (o, a, b) of y fills every other pixel of output rows 2i + a).
+/// Backward gathers gOut into dy the same way: dx = W · dy and dW = x · dyᵀ.
 struct TransposeGeometry {
     let n, cin, cout, h, w: Int
 
-    /// Scratch floats per band, at most.
+    /// Scratch floats per GEMM, at most.
     static var bandCap = 1 << 20
 
     var hw: Int { h * w }
     var co4: Int { cout * 4 }
 
-    /// y (co4 × band) → out rows 2i, 2i+1 of each output channel, for input rows `rows`.
-    @inline(__always)
-    private func scatter(_ y: UnsafePointer<Float>, rows: Range<Int>, _ os: UnsafeMutablePointer<Float>) {
-        let cols = rows.count * w, w2 = 2 * w, ohw = 4 * hw
+    /// y (co4 × rows of one sample, leading dimension ld) → output rows 2i, 2i+1 of each channel.
+    private func scatter(_ y: UnsafePointer<Float>, ld: Int, rows: Range<Int>, _ os: UnsafeMutablePointer<Float>) {
+        let w = w, w2 = 2 * w, ohw = 4 * hw
         for o in 0..<cout {
             for a in 0..<2 {
-                let y0 = y + (o * 4 + a * 2) * cols, y1 = y0 + cols
+                let y0 = y + (o * 4 + a * 2) * ld, y1 = y0 + ld
                 for (t, i) in rows.enumerated() {
                     let dst = os + o * ohw + (2 * i + a) * w2
                     let s0 = y0 + t * w, s1 = y1 + t * w
@@ -491,13 +576,12 @@ struct TransposeGeometry {
         }
     }
 
-    /// The adjoint of scatter: gathers gOut into dy (co4 × band).
-    @inline(__always)
-    private func gather(_ gs: UnsafePointer<Float>, rows: Range<Int>, _ dy: UnsafeMutablePointer<Float>) {
-        let cols = rows.count * w, w2 = 2 * w, ohw = 4 * hw
+    /// The adjoint of scatter: gathers gOut of one sample into dy (co4 × rows, leading dimension ld).
+    private func gather(_ gs: UnsafePointer<Float>, rows: Range<Int>, _ dy: UnsafeMutablePointer<Float>, ld: Int) {
+        let w = w, w2 = 2 * w, ohw = 4 * hw
         for o in 0..<cout {
             for a in 0..<2 {
-                let d0 = dy + (o * 4 + a * 2) * cols, d1 = d0 + cols
+                let d0 = dy + (o * 4 + a * 2) * ld, d1 = d0 + ld
                 for (t, i) in rows.enumerated() {
                     let src = gs + o * ohw + (2 * i + a) * w2
                     let t0 = d0 + t * w, t1 = d1 + t * w
@@ -507,21 +591,32 @@ struct TransposeGeometry {
         }
     }
 
+    /// x of `count` samples from `first`, rows `rows`, as one cin × cols matrix: a pointer into x
+    /// itself for one sample, else a copy in `buf`.
+    private func inputBlock(_ x: UnsafePointer<Float>, first: Int, count: Int, rows: Range<Int>,
+                            _ buf: UnsafeMutablePointer<Float>?) -> (UnsafePointer<Float>, Int) {
+        let p0 = rows.lowerBound * w
+        if count == 1 { return (x + first * cin * hw + p0, hw) }
+        let cols = count * hw
+        for j in 0..<count { copyRows(x + (first + j) * cin * hw, lds: hw, buf! + j * hw, ldd: cols, rows: cin, count: hw) }
+        return (UnsafePointer(buf!), cols)
+    }
+
     func forward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        let bands = Banding(n: n, rows: h, floatsPerRow: co4 * w, threads: Parallel.threads,
-                            cap: TransposeGeometry.bandCap)
-        let hw = hw, co4 = co4
-        Workers.run(bands.items) { _, items in
-            let y = Scratch(co4 * bands.bandRows * w)
-            defer { y.release() }
-            for item in items {
-                let sample = item / bands.bands
-                let rows = bands.rows(of: item % bands.bands, total: h)
-                let cols = rows.count * w
-                // y = Wᵀ (co4 × cin) · x (cin × cols), W viewed as cin × co4.
-                sgemm1(true, false, co4, cols, cin, wt, co4, x + sample * cin * hw + rows.lowerBound * w, hw,
-                       0, y.pointer, cols)
-                scatter(y.pointer, rows: rows, out + sample * 4 * cout * hw)
+        let plan = Plan(n: n, rows: h, rowWidth: w, floatsPerColumn: co4 + cin, threads: Parallel.threads,
+                        cap: TransposeGeometry.bandCap)
+        let hw = hw, co4 = co4, maxCols = plan.group * plan.bandRows * w
+        Workers.run(plan.items) { _, items in
+            let y = Scratch(co4 * maxCols)
+            let xbuf = plan.group > 1 ? Scratch(cin * maxCols) : nil
+            defer { y.release(); xbuf?.release() }
+            plan.forEachBlock(items, rows: h) { first, count, rows in
+                let span = rows.count * w, cols = count * span
+                let (b, ldb) = inputBlock(x, first: first, count: count, rows: rows, xbuf?.pointer)
+                sgemm1(true, false, co4, cols, cin, wt, co4, b, ldb, 0, y.pointer, cols)
+                for j in 0..<count {
+                    scatter(y.pointer + j * span, ld: cols, rows: rows, out + (first + j) * 4 * cout * hw)
+                }
             }
         }
     }
@@ -529,30 +624,39 @@ struct TransposeGeometry {
     /// dx (overwritten) and dw (zeroed, accumulated) from gOut.
     func backward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, gOut: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
-        let bands = Banding(n: n, rows: h, floatsPerRow: co4 * w, threads: Parallel.threads,
-                            cap: TransposeGeometry.bandCap)
-        let hw = hw, co4 = co4
-        let workers = Workers.count(bands.items)
+        let plan = Plan(n: n, rows: h, rowWidth: w, floatsPerColumn: co4 + 2 * cin, threads: Parallel.threads,
+                        cap: TransposeGeometry.bandCap)
+        let hw = hw, co4 = co4, maxCols = plan.group * plan.bandRows * w
+        let workers = Workers.count(plan.items)
         let partials = dw == nil ? [] : (1..<workers).map { _ in Scratch(cin * co4) }
         defer { partials.forEach { $0.release() } }
-        Workers.run(bands.items) { worker, items in
-            let dy = Scratch(co4 * bands.bandRows * w)
-            defer { dy.release() }
+        Workers.run(plan.items) { worker, items in
+            let dy = Scratch(co4 * maxCols)
+            let xbuf = plan.group > 1 && dw != nil ? Scratch(cin * maxCols) : nil
+            let dxbuf = plan.group > 1 && dx != nil ? Scratch(cin * maxCols) : nil
+            defer { dy.release(); xbuf?.release(); dxbuf?.release() }
             let dwPart = dw.map { worker == 0 ? $0 : partials[worker - 1].pointer }
             var first = worker != 0  // dw itself arrives zeroed
-            for item in items {
-                let sample = item / bands.bands
-                let rows = bands.rows(of: item % bands.bands, total: h)
-                let cols = rows.count * w, p0 = rows.lowerBound * w
-                gather(gOut + sample * 4 * cout * hw, rows: rows, dy.pointer)
+            plan.forEachBlock(items, rows: h) { s0, count, rows in
+                let span = rows.count * w, cols = count * span, p0 = rows.lowerBound * w
+                for j in 0..<count {
+                    gather(gOut + (s0 + j) * 4 * cout * hw, rows: rows, dy.pointer + j * span, ld: cols)
+                }
                 if let dx {
                     // dx = W (cin × co4) · dy (co4 × cols)
-                    sgemm1(false, false, cin, cols, co4, wt, co4, dy.pointer, cols, 0, dx + sample * cin * hw + p0, hw)
+                    if count == 1 {
+                        sgemm1(false, false, cin, cols, co4, wt, co4, dy.pointer, cols, 0, dx + s0 * cin * hw + p0, hw)
+                    } else {
+                        sgemm1(false, false, cin, cols, co4, wt, co4, dy.pointer, cols, 0, dxbuf!.pointer, cols)
+                        for j in 0..<count {
+                            copyRows(dxbuf!.pointer + j * hw, lds: cols, dx + (s0 + j) * cin * hw, ldd: hw, rows: cin, count: hw)
+                        }
+                    }
                 }
                 if let dwPart {
                     // dW (cin × co4) += x (cin × cols) · dyᵀ
-                    sgemm1(false, true, cin, co4, cols, x + sample * cin * hw + p0, hw, dy.pointer, cols,
-                           first ? 0 : 1, dwPart, co4)
+                    let (a, lda) = inputBlock(x, first: s0, count: count, rows: rows, xbuf?.pointer)
+                    sgemm1(false, true, cin, co4, cols, a, lda, dy.pointer, cols, first ? 0 : 1, dwPart, co4)
                     first = false
                 }
             }

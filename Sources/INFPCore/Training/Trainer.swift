@@ -1,0 +1,163 @@
+import Glibc
+
+/// How a training run goes (INFP-SPEC §4 defaults: the released recipe).
+public struct TrainingOptions: Equatable {
+    public var epochs = 150
+    public var batchSize = 8
+    public var schedule = MultiStepSchedule()
+    public var seed: UInt64 = 0
+    /// Save a checkpoint (weights, optimizer, progress) every this many epochs; 0 = never.
+    public var checkpointEvery = 0
+    public var checkpointPath: String? = nil
+
+    public init() {}
+}
+
+/// What the trainer reports after each step.
+public struct TrainingProgress {
+    public var epoch: Int            // 0-based epoch in progress
+    public var epochs: Int
+    public var step: Int             // 1-based step within the epoch
+    public var stepsPerEpoch: Int
+    public var loss: Float           // this step's loss
+    public var epochMeanLoss: Float  // mean over the epoch so far
+    public var clipsPerSecond: Double
+    public var learningRate: Float
+    /// Fraction of the whole run done, in [0, 1].
+    public var done: Float { Float(epoch * stepsPerEpoch + step) / Float(max(1, epochs * stepsPerEpoch)) }
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public enum Kind { case cancelled, invalid }
+    public let kind: Kind
+    public let description: String
+}
+
+/// Trains a model with Adam on clips of normal videos, resumable exactly from its checkpoints.
+public final class Trainer {
+    public let model: INFPModel
+    public let optimizer: Adam
+    public var options: TrainingOptions
+    /// Epochs completed so far.
+    public private(set) var epoch = 0
+    /// Dropout masks come from here; saved with checkpoints so a resumed run continues the stream.
+    var dropoutRng: Rng
+
+    public init(model: INFPModel, options: TrainingOptions = TrainingOptions()) {
+        self.model = model
+        self.options = options
+        optimizer = Adam(parameters: model.store.parameters, learningRate: options.schedule.rate(epoch: 0))
+        dropoutRng = Rng(seed: options.seed &+ 0x5EED)
+    }
+
+    /// One optimizer step on a batch, training mode. Returns the loss.
+    @discardableResult
+    public func step(clips: Tensor, targets: Tensor) -> Float {
+        let loss: Float = withGradients {
+            var ctx = ForwardContext(training: true, rng: dropoutRng)
+            let l = Loss.forConfig(model.config, model.forward(clips, &ctx), targets)
+            dropoutRng = ctx.rng
+            l.backward()
+            return l.item
+        }
+        optimizer.update()
+        return loss
+    }
+
+    /// The clip order of an epoch depends only on the seed and the epoch, so that a resumed
+    /// run sees exactly the batches the uninterrupted run would have.
+    func epochOrder(_ clips: [ClipIndex], epoch e: Int) -> [ClipIndex] {
+        var order = clips
+        var rng = Rng(seed: options.seed &+ UInt64(e + 1) &* 0x9E3779B97F4A7C15)
+        rng.shuffle(&order)
+        return order
+    }
+
+    /// Trains from the current epoch up to `options.epochs` on the training clips of `videos`
+    /// (all at the model's frame size). `onStep` may return false to stop (TrainingError
+    /// .cancelled; the model keeps the weights of the last completed step).
+    /// Returns the mean loss of each epoch run.
+    @discardableResult
+    public func fit(_ videos: [Video], onStep: (TrainingProgress) -> Bool = { _ in true }) throws -> [Float] {
+        let cfg = model.config
+        if let bad = videos.firstIndex(where: { $0.height != cfg.height || $0.width != cfg.width }) {
+            throw TrainingError(kind: .invalid, description: "video \(bad) is \(videos[bad].height)×\(videos[bad].width); the model needs \(cfg.height)×\(cfg.width)")
+        }
+        let clips = ClipSampler.trainingClips(videos)
+        let b = options.batchSize
+        guard b >= 2 else { throw TrainingError(kind: .invalid, description: "batch_size must be at least 2 (BatchNorm needs more than one value per channel), got \(b)") }
+        guard clips.count >= b else {
+            throw TrainingError(kind: .invalid, description: "the videos give \(clips.count) training clips, fewer than one batch of \(b): add footage or lower batch_size")
+        }
+        let stepsPerEpoch = clips.count / b  // drop_last
+        var epochLosses: [Float] = []
+        while epoch < options.epochs {
+            let e = epoch
+            optimizer.learningRate = options.schedule.rate(epoch: e)
+            let order = epochOrder(clips, epoch: e)
+            var sum: Double = 0
+            let started = Trainer.now()
+            for s in 0..<stepsPerEpoch {
+                let (x, y) = ClipSampler.batch(videos, order[s * b..<(s + 1) * b])
+                let loss = step(clips: x, targets: y)
+                sum += Double(loss)
+                let elapsed = max(1e-9, Trainer.now() - started)
+                let progress = TrainingProgress(epoch: e, epochs: options.epochs, step: s + 1, stepsPerEpoch: stepsPerEpoch,
+                                                loss: loss, epochMeanLoss: Float(sum / Double(s + 1)),
+                                                clipsPerSecond: Double((s + 1) * b) / elapsed, learningRate: optimizer.learningRate)
+                if !onStep(progress) {
+                    throw TrainingError(kind: .cancelled, description: "training cancelled at epoch \(e + 1), step \(s + 1)")
+                }
+            }
+            epochLosses.append(Float(sum / Double(stepsPerEpoch)))
+            epoch = e + 1
+            if options.checkpointEvery > 0, epoch % options.checkpointEvery == 0 || epoch == options.epochs,
+               let path = options.checkpointPath {
+                try save(to: path)
+            }
+        }
+        return epochLosses
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    // MARK: checkpoints with training state
+
+    /// Weights plus optimizer moments (`optim.*` tensors) and progress
+    /// (`__metadata__["infp_training"]`: epoch, seed, batch size, schedule, dropout stream).
+    public func save(to path: String) throws {
+        let progress = JSON.object([
+            ("epoch", .number(Double(epoch))), ("epochs", .number(Double(options.epochs))),
+            ("batch_size", .number(Double(options.batchSize))), ("seed", .string(String(options.seed))),
+            ("learning_rate", .number(Double(options.schedule.baseRate))),
+            ("milestones", .array(options.schedule.milestones.map { .number(Double($0)) })),
+            ("gamma", .number(Double(options.schedule.gamma))),
+            ("dropout_rng", .string(String(dropoutRng.state))),
+        ])
+        try model.save(to: path, extra: optimizer.stateTensors(), metadata: [("infp_training", progress.serialized)])
+    }
+
+    /// Restores optimizer state and progress from a checkpoint written by `save` whose weights
+    /// were loaded into `model`. The run's options (seed, batch size, schedule) come from the
+    /// checkpoint; `epochs` stays as given, so a run can be extended.
+    public func resume(from file: SafeTensors.File, source: String) throws {
+        guard let text = file.metadata("infp_training"), let p = try? JSON.parse(text),
+              let e = p["epoch"]?.int, let b = p["batch_size"]?.int,
+              let seed = p["seed"]?.string.flatMap({ UInt64($0) }),
+              let rate = p["learning_rate"]?.number, let ms = p["milestones"]?.array?.compactMap({ $0.int }),
+              let gamma = p["gamma"]?.number, let rng = p["dropout_rng"]?.string.flatMap({ UInt64($0) }) else {
+            throw FileError.format("'\(source)' holds no training progress (infp_training): it was saved without optimizer state")
+        }
+        try optimizer.loadState(from: file, source: source)
+        epoch = e
+        options.batchSize = b
+        options.seed = seed
+        options.schedule = MultiStepSchedule(baseRate: Float(rate), milestones: ms, gamma: Float(gamma))
+        dropoutRng = Rng(seed: 0)
+        dropoutRng.state = rng
+    }
+}
