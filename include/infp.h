@@ -208,6 +208,98 @@ infp_status infp_model_loss_and_grads(infp_model *model,
 /* The gradient of the last infp_model_loss_and_grads for a parameter (zeros if it got none). */
 infp_status infp_model_grad_get(const infp_model *model, const char *name, float *out, int64_t count);
 
+/* ---- videos, training and scoring ---------------------------------------------------- */
+
+/* A video at the model's frame size: uint8 RGB, frames x height x width x 3, row-major
+ * (as NumPy's (n, H, W, 3)). The caller keeps the pixels alive during the call. */
+typedef struct infp_video {
+    const uint8_t *pixels;
+    int64_t frames;
+    int64_t height;
+    int64_t width;
+} infp_video;
+
+/* Reported after every training step. */
+typedef struct infp_train_stats {
+    size_t size;             /* sizeof(infp_train_stats) */
+    int32_t epoch;           /* 0-based epoch in progress */
+    int32_t epochs;          /* epochs of the run */
+    int32_t step;            /* 1-based step within the epoch */
+    int32_t steps_per_epoch;
+    float loss;              /* this step's loss */
+    float epoch_mean_loss;   /* mean loss of the epoch so far */
+    float clips_per_second;  /* training throughput of the epoch so far */
+    float learning_rate;
+} infp_train_stats;
+
+/* Return false to cancel training (infp_model_fit then returns INFP_ERR_CANCELLED; the model
+ * keeps the weights of the last completed step). */
+typedef bool (*infp_train_callback)(const infp_train_stats *stats, void *user);
+
+typedef struct infp_fit_params {
+    size_t size;                 /* sizeof(infp_fit_params) */
+    int32_t epochs;              /* epochs of the run; 0 means 150 (the released recipe) */
+    int32_t batch_size;          /* clips per step, >= 2; 0 means 8 */
+    float learning_rate;         /* Adam's rate; 0 means 2e-4 */
+    int32_t milestones[8];       /* epochs at which the rate is multiplied by gamma ... */
+    int32_t n_milestones;        /* ... how many of them; -1 means the default [100, 120] */
+    float gamma;                 /* 0 means 0.5 */
+    uint64_t seed;               /* clip shuffling and dropout */
+    int32_t checkpoint_every;    /* save every this many epochs (and at the end); 0 = never */
+    const char *checkpoint_path; /* where to save (weights, optimizer state, progress) */
+    const char *resume_path;     /* NULL, or a checkpoint saved during a run: its weights,
+                                    optimizer state and progress are restored and the run goes
+                                    on from its epoch up to `epochs`, exactly as if unbroken */
+    infp_progress_fn progress;   /* optional: fraction of the run done */
+    infp_train_callback on_step; /* optional: statistics after every step */
+    void *user;                  /* passed to both callbacks */
+} infp_fit_params;
+
+infp_fit_params infp_fit_default_params(void);
+
+/* Trains the model on the training clips of normal videos (spec §4: 5-frame clips, shuffled,
+ * Adam, multi-step schedule). Each call is one run with a fresh optimizer, unless
+ * resume_path is given. Exclusive: no other call may use the model meanwhile. */
+infp_status infp_model_fit(infp_model *model, const infp_video *videos, int64_t n_videos,
+                           const infp_fit_params *params);
+
+/* One Adam step (training mode) on a batch: clips (B, 4, 3, H, W), targets (B, 3, H, W).
+ * The optimizer state lives in the model handle across calls; learning_rate 0 means 2e-4. */
+infp_status infp_model_train_step(infp_model *model,
+                                  const float *clips, const int64_t clips_shape[5],
+                                  const float *targets, const int64_t targets_shape[4],
+                                  float learning_rate, float *loss);
+
+/* PSNR of the predicted frames 4..n-1 of a video (spec §5), evaluation mode: psnr receives
+ * n_psnr = frames - 4 values. Higher = more normal. */
+infp_status infp_model_score(const infp_model *model, const infp_video *video,
+                             float *psnr, int64_t n_psnr);
+
+/* ---- metrics ------------------------------------------------------------------------ */
+
+/* ROC AUC of scores (higher = more anomalous) against 0/1 labels, ties counted 1/2 (equal to
+ * scikit-learn's roc_auc_score). Both classes must be present. */
+infp_status infp_roc_auc(const int32_t *labels, const double *scores, int64_t n, double *auc);
+
+/* ROC curve points from the highest threshold down, starting at (0, 0, +inf): at most n + 1
+ * points; *n_points receives how many were written (capacity must be >= n + 1). */
+infp_status infp_roc_curve(const int32_t *labels, const double *scores, int64_t n,
+                           double *fpr, double *tpr, double *thresholds,
+                           int64_t capacity, int64_t *n_points);
+
+/* Frame-level AUC of the field's protocol (spec §5) over several videos: per video, PSNR of
+ * frames 4..n-1 (psnr_counts[v] values), min-max normalised within the video, and per-frame
+ * 0/1 labels of all n frames (label_counts[v] = psnr_counts[v] + 4; the first 4 are dropped)
+ * or of frames 4..n-1 only (label_counts[v] = psnr_counts[v]). */
+infp_status infp_frame_auc(const double *const *psnr, const int64_t *psnr_counts,
+                           const int32_t *const *labels, const int64_t *label_counts,
+                           int64_t n_videos, double *auc);
+
+/* Mean of per-video frame AUCs (videos with one class only are skipped). */
+infp_status infp_macro_auc(const double *const *psnr, const int64_t *psnr_counts,
+                           const int32_t *const *labels, const int64_t *label_counts,
+                           int64_t n_videos, double *auc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,8 @@ final class ModelHandle {
     var threads: Int
     /// Gradients of the last loss_and_grads call, by parameter name.
     var grads: [String: Tensor] = [:]
+    /// Optimizer state of infp_model_train_step, created on first use.
+    var stepTrainer: Trainer?
     let lock = ReadWriteLock()
 
     init(model: INFPModel, threads: Int) { self.model = model; self.threads = threads }

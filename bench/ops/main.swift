@@ -2,6 +2,7 @@
 // plain OpenBLAS sgemm measured in the same run. One JSON line per figure on stdout.
 //
 //   infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min]
+//                  [--runs N] [--sample-ms MS]
 //
 // --cpu-clock times with the process CPU clock and --min takes the fastest sample: both only
 // for comparing variants on a machine busy with other work (the figures are wall-clock medians).
@@ -21,6 +22,8 @@ var filter: String? = nil
 var quick = false
 var cpuClock = false   // process CPU time instead of wall time (for tuning on a busy machine)
 var statMin = false    // the fastest sample instead of the median
+var runCount = 7           // timed samples per figure
+var sampleSeconds = 0.02
 do {
     var args = CommandLine.arguments.dropFirst()
     while let a = args.popFirst() {
@@ -31,8 +34,10 @@ do {
         case "--quick": quick = true
         case "--cpu-clock": cpuClock = true
         case "--min": statMin = true
+        case "--runs": runCount = Int(args.popFirst() ?? "") ?? runCount
+        case "--sample-ms": sampleSeconds = (Double(args.popFirst() ?? "") ?? 20) / 1000
         default:
-            fputs("usage: infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min]\n", stderr)
+            fputs("usage: infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min] [--runs N] [--sample-ms MS]\n", stderr)
             exit(2)
         }
     }
@@ -63,21 +68,21 @@ struct Timed {
         return (now() - t0) / Double(reps)
     }
 
-    /// Calls per sample so that a sample takes ≥ 20 ms (after a warm-up call).
+    /// Calls per sample so that a sample takes ≥ `sampleSeconds` (after a warm-up call).
     func calibrate() -> Int {
         var reps = 1
         _ = sample(1)
         while true {
             let dt = sample(reps) * Double(reps)
-            if dt >= 0.02 || reps >= 1 << 16 { return reps }
-            reps *= max(2, min(64, Int(0.025 / max(dt, 1e-7)) + 1))
+            if dt >= sampleSeconds || reps >= 1 << 16 { return reps }
+            reps *= max(2, min(64, Int(1.25 * sampleSeconds / max(dt, 1e-7)) + 1))
         }
     }
 }
 
 /// Median seconds per call of each of `items`, sampled in turn (a, b, c, a, b, c, …) so that
 /// a busy machine slows them alike and their ratios stay meaningful.
-func measure(_ items: [Timed], runs: Int = quick ? 3 : 7) -> [Double] {
+func measure(_ items: [Timed], runs: Int = quick ? 3 : runCount) -> [Double] {
     let reps = items.map { $0.calibrate() }
     var samples = [[Double]](repeating: [], count: items.count)
     for _ in 0..<runs { for (i, item) in items.enumerated() { samples[i].append(item.sample(reps[i])) } }

@@ -5,6 +5,8 @@ package loads it with ctypes (see ``infp._lib`` for where it looks) and checks a
 its version matches the package's.
 
 Modules:
+    infp.Model: the INFP network — create, load, save, fit, score, predict.
+    infp.metrics: frame-level AUC (the field's protocol), ROC AUC and curve.
     infp.ops: single operations (conv2d, rfft2, irfft2 and their gradients) on NumPy arrays.
 """
 
@@ -17,6 +19,8 @@ __version__ = "0.1.0"
 library_version: str = _c.infp_version().decode()
 _check_version(library_version, __version__, library_path)
 
-from . import ops  # noqa: E402  (after the version check)
+from . import metrics, ops  # noqa: E402  (after the version check)
+from .model import Model  # noqa: E402
 
-__all__ = ["InfpError", "LibraryError", "ops", "library_path", "library_version", "__version__"]
+__all__ = ["InfpError", "LibraryError", "Model", "metrics", "ops", "library_path", "library_version",
+           "__version__"]

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_float, c_int, c_int32,
-                    c_int64, c_size_t, c_uint64, c_void_p)
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_double, c_float, c_int, c_int32, c_int64, c_size_t, c_uint64, c_uint8, c_void_p)
 from pathlib import Path
 
 __all__ = [
-    "InfpError", "LibraryError", "Conv2dParams", "ModelParams", "LogFn", "ProgressFn", "lib", "library_path",
+    "InfpError", "LibraryError", "Conv2dParams", "ModelParams", "Video", "TrainStats", "TrainCallback", "FitParams", "LogFn", "ProgressFn", "lib", "library_path",
     "check", "last_error", "status_name", "check_version",
     "OK", "ERR_INVALID_ARGUMENT", "ERR_SHAPE_MISMATCH", "ERR_IO", "ERR_FORMAT",
     "ERR_OUT_OF_MEMORY", "ERR_INTERNAL", "ERR_CANCELLED", "FFT_BACKWARD", "FFT_ORTHO",
@@ -96,8 +95,33 @@ class ModelParams(Structure):
 LogFn = CFUNCTYPE(None, c_int, c_char_p, c_void_p)
 ProgressFn = CFUNCTYPE(c_bool, c_float, c_void_p)
 
+
+class Video(Structure):
+    """infp_video: uint8 RGB frames (n, H, W, 3)."""
+    _fields_ = [("pixels", POINTER(c_uint8)), ("frames", c_int64), ("height", c_int64), ("width", c_int64)]
+
+
+class TrainStats(Structure):
+    """infp_train_stats."""
+    _fields_ = [("size", c_size_t), ("epoch", c_int32), ("epochs", c_int32), ("step", c_int32),
+                ("steps_per_epoch", c_int32), ("loss", c_float), ("epoch_mean_loss", c_float),
+                ("clips_per_second", c_float), ("learning_rate", c_float)]
+
+
+TrainCallback = CFUNCTYPE(c_bool, POINTER(TrainStats), c_void_p)
+
+
+class FitParams(Structure):
+    """infp_fit_params."""
+    _fields_ = [("size", c_size_t), ("epochs", c_int32), ("batch_size", c_int32), ("learning_rate", c_float),
+                ("milestones", c_int32 * 8), ("n_milestones", c_int32), ("gamma", c_float), ("seed", c_uint64),
+                ("checkpoint_every", c_int32), ("checkpoint_path", c_char_p), ("resume_path", c_char_p),
+                ("progress", ProgressFn), ("on_step", TrainCallback), ("user", c_void_p)]
+
 _F32P = POINTER(c_float)
 _I64P = POINTER(c_int64)
+_I32P = POINTER(c_int32)
+_F64P = POINTER(c_double)
 _MODEL = c_void_p  # infp_model *
 
 # name: (restype, argtypes), exactly as in include/infp.h.
@@ -132,6 +156,16 @@ _SIGNATURES = {
     "infp_model_tensor_set": (c_int, [_MODEL, c_char_p, _F32P, c_int64]),
     "infp_model_loss_and_grads": (c_int, [_MODEL, _F32P, _I64P, _F32P, _I64P, POINTER(c_float)]),
     "infp_model_grad_get": (c_int, [_MODEL, c_char_p, _F32P, c_int64]),
+    # training and scoring
+    "infp_fit_default_params": (FitParams, []),
+    "infp_model_fit": (c_int, [_MODEL, POINTER(Video), c_int64, POINTER(FitParams)]),
+    "infp_model_train_step": (c_int, [_MODEL, _F32P, _I64P, _F32P, _I64P, c_float, _F32P]),
+    "infp_model_score": (c_int, [_MODEL, POINTER(Video), _F32P, c_int64]),
+    # metrics
+    "infp_roc_auc": (c_int, [_I32P, _F64P, c_int64, _F64P]),
+    "infp_roc_curve": (c_int, [_I32P, _F64P, c_int64, _F64P, _F64P, _F64P, c_int64, _I64P]),
+    "infp_frame_auc": (c_int, [POINTER(_F64P), _I64P, POINTER(_I32P), _I64P, c_int64, _F64P]),
+    "infp_macro_auc": (c_int, [POINTER(_F64P), _I64P, POINTER(_I32P), _I64P, c_int64, _F64P]),
 }
 
 

@@ -11,49 +11,17 @@ import ctypes
 import json
 import os
 from collections import OrderedDict
-from ctypes import POINTER, Structure, byref, c_char_p, c_float, c_int, c_int32, c_int64, c_size_t, c_uint64, c_void_p
+from ctypes import POINTER, byref, c_float, c_int32, c_int64, c_size_t, c_void_p
 from typing import Dict, Tuple
 
 import numpy as np
 
-from ._lib import check, lib
-
-__all__ = ["Model", "ModelParams"]
-
-
-class ModelParams(Structure):
-    """infp_model_params."""
-    _fields_ = [
-        ("size", c_size_t),
-        ("preset", c_char_p),
-        ("config_json", c_char_p),
-        ("seed", c_uint64),
-        ("n_threads", c_int32),
-    ]
-
+from ._lib import FitParams, ModelParams, TrainCallback, TrainStats, Video, check, lib
 
 _F32P = POINTER(c_float)
-_I64P = POINTER(c_int64)
-_SIGNATURES = {
-    "infp_model_default_params": (ModelParams, []),
-    "infp_model_create": (c_int, [POINTER(ModelParams), POINTER(c_void_p)]),
-    "infp_model_load": (c_int, [c_char_p, c_int32, POINTER(c_void_p)]),
-    "infp_model_save": (c_int, [c_void_p, c_char_p]),
-    "infp_model_free": (None, [c_void_p]),
-    "infp_model_set_threads": (c_int, [c_void_p, c_int32]),
-    "infp_model_num_parameters": (c_int, [c_void_p, _I64P]),
-    "infp_model_config_json": (c_int, [c_void_p, c_char_p, c_size_t, POINTER(c_size_t)]),
-    "infp_model_predict": (c_int, [c_void_p, _F32P, _I64P, _F32P, _I64P]),
-    "infp_model_tensor_count": (c_int, [c_void_p, _I64P]),
-    "infp_model_tensor_info": (c_int, [c_void_p, c_int64, c_char_p, c_size_t, POINTER(c_int32), _I64P, POINTER(c_int)]),
-    "infp_model_tensor_get": (c_int, [c_void_p, c_char_p, _F32P, c_int64]),
-    "infp_model_tensor_set": (c_int, [c_void_p, c_char_p, _F32P, c_int64]),
-    "infp_model_loss_and_grads": (c_int, [c_void_p, _F32P, _I64P, _F32P, _I64P, _F32P]),
-    "infp_model_grad_get": (c_int, [c_void_p, c_char_p, _F32P, c_int64]),
-}
-for _name, (_restype, _argtypes) in _SIGNATURES.items():
-    _fn = getattr(lib, _name)
-    _fn.restype, _fn.argtypes = _restype, _argtypes
+
+__all__ = ["Model"]
+
 
 # infp_tensor_kind
 PARAMETER, BUFFER, COUNTER = 0, 1, 2
@@ -263,3 +231,120 @@ class Model:
             check(lib.infp_model_grad_get(self._h, name.encode(), _f32(buf), buf.size))
             grads[name] = buf
         return float(loss.value), grads
+
+    # -- training and scoring -----------------------------------------------------------
+
+    def _video(self, video, name="video") -> np.ndarray:
+        """A video as contiguous uint8 (n, H, W, 3) at the model's frame size."""
+        v = np.asarray(video)
+        if v.ndim != 4 or v.shape[-1] != 3:
+            raise ValueError(f"{name} must be uint8 RGB frames of shape (n, H, W, 3), got {v.shape}")
+        if v.dtype != np.uint8:
+            raise ValueError(f"{name} must be uint8 RGB (0..255), got dtype {v.dtype}; "
+                             "convert float frames with (x * 255).round().astype(np.uint8)")
+        _, h, w = self.frame_shape
+        if v.shape[1:3] != (h, w):
+            from .data import resize_video  # Pillow bicubic, as the released loader
+            v = resize_video(v, h, w)
+        return np.ascontiguousarray(v)
+
+    @staticmethod
+    def _c_video(v: np.ndarray) -> Video:
+        return Video(v.ctypes.data_as(POINTER(ctypes.c_uint8)), v.shape[0], v.shape[1], v.shape[2])
+
+    def fit(self, videos, epochs: int = 150, batch_size: int = 8, lr: float = 2e-4, milestones=(100, 120),
+            gamma: float = 0.5, seed: int = 0, callback=None, progress: bool = True, resume=None,
+            checkpoint_every: int = 0, checkpoint_path=None):
+        """Learns normal motion from normal videos (spec §4: 5-frame clips, Adam, multi-step
+        learning rate). Each call is one run with a fresh optimizer; ``resume`` continues a
+        run saved with ``checkpoint_path`` exactly where it stopped, up to ``epochs``.
+
+        Args:
+            videos: list of uint8 RGB videos (n, H, W, 3); other frame sizes are resized.
+            callback: optional ``f(stats: dict) -> bool | None`` after every step (epoch,
+                step, loss, epoch_mean_loss, clips_per_second, learning_rate); returning
+                False stops training (raises InfpError with status "cancelled").
+            progress: show a tqdm progress bar (if tqdm is installed).
+        Returns:
+            list of the mean loss of each epoch run.
+        """
+        vids = [self._video(v, f"videos[{i}]") for i, v in enumerate(videos)]
+        if not vids:
+            raise ValueError("fit needs at least one video")
+        params = lib.infp_fit_default_params()
+        params.epochs, params.batch_size, params.learning_rate = epochs, batch_size, lr
+        ms = list(milestones or [])
+        if len(ms) > 8:
+            raise ValueError("at most 8 milestones")
+        for i, m in enumerate(ms):
+            params.milestones[i] = m
+        params.n_milestones, params.gamma, params.seed = len(ms), gamma, seed
+        params.checkpoint_every = checkpoint_every
+        params.checkpoint_path = _path(checkpoint_path) if checkpoint_path else None
+        params.resume_path = _path(resume) if resume else None
+
+        bar = None
+        if progress:
+            try:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=None, unit="step", desc="training")
+            except ImportError:
+                bar = None
+        epoch_losses, error = [], []
+
+        def on_step(stats_ptr, _user):
+            st = stats_ptr.contents
+            stats = {k: getattr(st, k) for k, _ in TrainStats._fields_ if k != "size"}
+            if st.step == st.steps_per_epoch:
+                epoch_losses.append(st.epoch_mean_loss)
+            if bar is not None:
+                if bar.total is None:
+                    bar.total = st.epochs * st.steps_per_epoch
+                bar.n = st.epoch * st.steps_per_epoch + st.step
+                bar.set_postfix(epoch=f"{st.epoch + 1}/{st.epochs}", loss=f"{st.loss:.4f}",
+                                clips_s=f"{st.clips_per_second:.1f}", refresh=False)
+                bar.refresh()
+            if callback is not None:
+                try:
+                    return callback(stats) is not False
+                except BaseException as e:  # do not unwind through C: stop, then re-raise
+                    error.append(e)
+                    return False
+            return True
+
+        params.on_step = TrainCallback(on_step)
+        arr = (Video * len(vids))(*[self._c_video(v) for v in vids])
+        try:
+            status = lib.infp_model_fit(self._h, arr, len(vids), byref(params))
+        finally:
+            if bar is not None:
+                bar.close()
+        if error:
+            raise error[0]
+        check(status)
+        return epoch_losses
+
+    def train_step(self, clips, targets, lr: float = 2e-4) -> float:
+        """One Adam step on a batch (training mode); the optimizer state persists between calls."""
+        x = self._clips(clips)
+        g = np.ascontiguousarray(targets, dtype=np.float32)
+        if g.shape != (x.shape[0],) + self.frame_shape:
+            raise ValueError(f"targets must have shape {(x.shape[0],) + self.frame_shape}, got {g.shape}")
+        loss = c_float()
+        check(lib.infp_model_train_step(self._h, _f32(x), _shape(x.shape), _f32(g), _shape(g.shape), lr, byref(loss)))
+        return float(loss.value)
+
+    def score(self, video) -> np.ndarray:
+        """PSNR (dB) of the predicted frames 4..n-1 of a video (spec §5); higher = more normal.
+
+        Args:
+            video: uint8 RGB (n, H, W, 3), n >= 5; other frame sizes are resized.
+        Returns:
+            float32 array of n - 4 values.
+        """
+        v = self._video(video)
+        if v.shape[0] < 5:
+            raise ValueError(f"scoring needs at least 5 frames, got {v.shape[0]}")
+        out = np.empty(v.shape[0] - 4, dtype=np.float32)
+        check(lib.infp_model_score(self._h, byref(self._c_video(v)), _f32(out), out.size))
+        return out

@@ -53,6 +53,15 @@ extension INFPModel {
         return out
     }
 
+    /// PSNR of the predicted frames 4..n−1 of a video (INFP-SPEC §5); higher = more normal.
+    public func score(_ video: Video, batchSize: Int = 8) -> [Double] {
+        let t = config.frames, plane = 3 * video.height * video.width
+        let frames = Tensor(uninitialized: [video.frames, 3, video.height, video.width])
+        Parallel.forEach(video.frames) { f in video.writeFrame(f, to: frames.data + f * plane) }
+        let predicted = predictVideo(frames, batchSize: batchSize)
+        return INFPModel.psnr(predicted, frames.slice(axis: 0, range: t..<video.frames))
+    }
+
     /// PSNR of predictions against targets per frame (INFP-SPEC §5), on [0, 1] images:
     /// 10·log10(1 / mean(((P+1)/2 − (G+1)/2)²)).
     public static func psnr(_ predicted: Tensor, _ target: Tensor) -> [Double] {
