@@ -61,9 +61,9 @@ deps-system:
 
 # Python packages for the bindings and their tests: installed only if not importable.
 deps-python:
-	@$(PYTHON) -c 'import numpy, pytest' 2>/dev/null || { \
-	    echo "deps: pip install numpy pytest"; \
-	    $(PYTHON) -m pip install -q --disable-pip-version-check numpy pytest; }
+	@$(PYTHON) -c 'import numpy, pytest, PIL, scipy, sklearn, tqdm' 2>/dev/null || { \
+	    echo "deps: pip install numpy pytest pillow scipy scikit-learn tqdm"; \
+	    $(PYTHON) -m pip install -q --disable-pip-version-check numpy pytest pillow scipy scikit-learn tqdm; }
 
 # ---- the library ----------------------------------------------------------------------------
 

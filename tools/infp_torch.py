@@ -623,7 +623,7 @@ def param_count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def _check(listing_path, quick=False):
+def _check(listing_path):
     import time
     torch.manual_seed(0)
     # 1. official preset: names/shapes/dtypes (on the meta device, no allocation)

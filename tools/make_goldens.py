@@ -16,11 +16,14 @@ nofusion (fusion false) | nofilter (trajectory_filter false):
   tiny_NAME.weights.safetensors   the full state dict (float32, num_batches_tracked int64 shape ()),
                                   metadata {"format": "infp", "infp_config": <config JSON>}.
                                   All tensors randomised: conv/linear weights N(0, 1/fan_in),
-                                  biases U(-0.2, 0.2), BN weight U(0.5, 1.5), BN bias U(-0.3, 0.3),
+                                  biases U(-0.2, 0.2) (channel-attention layer.0 bias U(0.5, 1)),
+                                  BN weight U(0.5, 1.5), BN bias U(-0.3, 0.3),
                                   BN running stats = batch statistics of a calibration clip,
                                   perturbed (mean + 0.1 sd N(0,1), var * U(0.8, 1.25)),
                                   num_batches_tracked U{1..50}, StarReLU scale U(0.5, 1.5),
-                                  bias U(-0.2, 0.2), complex_weights N(0, 0.5^2).
+                                  bias U(-0.2, 0.2), complex_weights N(0, 0.5^2). Seeds that put a
+                                  polar phase near the +-pi cut, an MS-SSIM range threshold within
+                                  1e-3, or leave a parameter with an all-zero gradient are skipped.
   tiny_NAME.io.safetensors        metadata {"format": "infp-golden", "infp_config": ...}
       clips            (2, 4, 3, 32, 48)  input clips in [-1, 1]
       target           (2, 3, 32, 48)     the 5th frame
@@ -75,10 +78,10 @@ import sys
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
+from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from infp_torch import (INFP, Config, DynamicFilter, StarReLU, ms_ssim, official_loss,  # noqa: E402
+from infp_torch import (INFP, ChannelAttention, Config, DynamicFilter, StarReLU, ms_ssim, official_loss,  # noqa: E402
                         paper_loss, psnr, self_conjugate_mask)
 
 torch.set_num_threads(1)
@@ -93,6 +96,32 @@ COMBOS = {
 }
 DEFAULT_PARAM_NAMES = set()
 BN_AFTER = ["wrn38.mod3.block1.convs.bn2.0", "up4.bn", "final.1.bn"]
+
+
+def save_file(tensors: dict, path: str, metadata: dict):
+    """Byte-deterministic safetensors writer (the safetensors library orders metadata keys
+    randomly): header JSON with sorted keys, tensors laid out in name order, header padded
+    with spaces to a multiple of 8. Checked by reading back with the safetensors library."""
+    dtypes = {torch.float32: "F32", torch.int64: "I64"}
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs, off = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": dtypes[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(h).to_bytes(8, "little"))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+    back = load_file(path)
+    assert set(back) == set(tensors) and all(torch.equal(back[k], tensors[k]) for k in tensors), path
 
 
 def f32(t: torch.Tensor) -> torch.Tensor:
@@ -163,6 +192,13 @@ def randomise(model: INFP, g: torch.Generator, calib_clips: torch.Tensor):
             w.copy_(torch.randn(w.shape, generator=g, dtype=DT) / math.sqrt(fan))
             if mod.bias is not None:
                 U(mod.bias, -0.2, 0.2)
+    for mod in model.modules():
+        if isinstance(mod, ChannelAttention):
+            # hidden width is 1 or 2 on tiny: keep its ReLU alive so every CA weight gets a gradient
+            for lin in (mod.layer[0], mod.layer[2]):
+                lin.weight.copy_(torch.randn(lin.weight.shape, generator=g, dtype=DT) / math.sqrt(lin.weight[0].numel()))
+            U(mod.layer[0].bias, 0.5, 1.0)
+            U(mod.layer[2].bias, -0.2, 0.2)
     for p in model.parameters():
         p.copy_(f32(p))
     # running statistics: batch statistics of a calibration clip, then perturbed
@@ -181,20 +217,54 @@ def randomise(model: INFP, g: torch.Generator, calib_clips: torch.Tensor):
         m.num_batches_tracked.fill_(int(torch.randint(1, 51, (1,), generator=g)))
 
 
+class Retry(Exception):
+    """The drawn weights/inputs sit too close to a discontinuity: try the next seed."""
+
+
 def check_margins(x, what):
     """MS-SSIM data-range thresholds must not be borderline (float32 vs float64 pooling)."""
     p = x.detach()
     for level in range(5):
         mn, mx = float(p.min()), float(p.max())
         if abs(mn + 0.5) < 1e-3 or abs(mx - 128) < 1e-3:
-            raise RuntimeError(f"{what}: level {level} min {mn} / max {mx} too close to a threshold")
+            raise Retry(f"{what}: level {level} min {mn} / max {mx} too close to a threshold")
         p = torch.nn.functional.avg_pool2d(p, 2)
+
+
+KINK_MARGIN = 1e-5
+
+
+def watch_kinks(model):
+    """Hooks that record how close ReLU inputs and max-pool choices come to a kink: a float32
+    engine must land on the same side of each, or its upstream gradients differ by percents."""
+    margins = []
+
+    def relu(mod, inp, out):
+        x = inp[0].detach().abs()
+        x = x[x > 0]
+        if x.numel():
+            margins.append(("relu", float(x.min())))
+
+    def pool(mod, inp, out):
+        p = torch.nn.functional.pad(inp[0].detach(), (1, 1, 1, 1), value=float("-inf"))
+        u = p.unfold(2, 3, 2).unfold(3, 3, 2).reshape(*out.shape, 9).sort(-1, descending=True).values
+        gap = u[..., 0] - u[..., 1]
+        close = gap[gap > 0]  # exact ties (equal pixels) resolve the same way in float32
+        if close.numel():
+            margins.append(("maxpool", float(close.min())))
+
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.ReLU):
+            mod.register_forward_hook(relu)
+        elif isinstance(mod, torch.nn.MaxPool2d):
+            mod.register_forward_hook(pool)
+    return margins
 
 
 def model_goldens(out_dir, name, overrides, seed, grads="all"):
     cfg = Config.preset("tiny", dropout=False, **overrides)
     if name == "default":
-        DEFAULT_PARAM_NAMES.update(k for k, _ in INFP(cfg).named_parameters())
+        DEFAULT_PARAM_NAMES.update((k, tuple(p.shape)) for k, p in INFP(cfg).named_parameters())
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = INFP(cfg).to(DT)
@@ -207,29 +277,31 @@ def model_goldens(out_dir, name, overrides, seed, grads="all"):
     save_file(sd, os.path.join(out_dir, f"tiny_{name}.weights.safetensors"), metadata=meta)
 
     io = {"clips": store(clips), "target": store(target)}
+    phase_margin = []
+    if cfg.fusion and cfg.freq_mode == "polar":
+        # a negative real bin with a tiny imaginary part would flip its phase between +-pi
+        def hook(mod, inp):
+            x = inp[0].detach()
+            xf = torch.fft.rfft2(x)
+            sel = (~self_conjugate_mask(*x.shape[-2:])) & (xf.real < 0)
+            phase_margin.append(float((xf.imag.abs() / xf.abs())[sel].min()))
+        model.fusion.freq_extractor.register_forward_pre_hook(hook)
     model.eval()
     with torch.no_grad():
         ev = model(clips)
     io["eval_output"] = store(ev)
     io["eval_psnr"] = store(psnr(ev, target))
 
-    phase_margin = []
-    if cfg.fusion and cfg.freq_mode == "polar":
-        def hook(mod, inp):
-            x = inp[0].detach()
-            xf = torch.fft.rfft2(x)
-            mask = self_conjugate_mask(*x.shape[-2:])
-            sel = (~mask) & (xf.real < 0)
-            phase_margin.append(float((xf.imag.abs() / xf.abs())[sel.expand_as(xf.real)].min()))
-        h = model.fusion.freq_extractor.register_forward_pre_hook(hook)
     model.train()
+    kinks = watch_kinks(model)
     out = model(clips)
-    if phase_margin:
-        h.remove()
-        # a negative real bin with a tiny imaginary part would flip its phase between +-pi
-        assert phase_margin[0] > 1e-4, phase_margin
     out.retain_grad()
     check_margins(out, f"{name} train_output")
+    closest = min(kinks, key=lambda k: k[1])
+    if closest[1] < KINK_MARGIN:
+        raise Retry(f"{closest[0]} input within {closest[1]:.1e} of a kink")
+    if phase_margin and min(phase_margin) < 2e-4:
+        raise Retry(f"polar phase margin {phase_margin}")
     loss = official_loss(out, target)
     loss.backward()
     _, ranges = ms_ssim(out.detach(), target, return_ranges=True)
@@ -239,7 +311,9 @@ def model_goldens(out_dir, name, overrides, seed, grads="all"):
     io["dloss_doutput"] = store(out.grad)
     io["msssim_data_range"] = torch.tensor(ranges, dtype=torch.float32)
     for k, p in model.named_parameters():
-        if grads == "all" or name == "default" or k not in DEFAULT_PARAM_NAMES:
+        if p.grad.abs().max() == 0:
+            raise Retry(f"grad.{k} is all zero (dead ReLU), it would test nothing")
+        if grads == "all" or name == "default" or (k, tuple(p.shape)) not in DEFAULT_PARAM_NAMES:
             io[f"grad.{k}"] = store(p.grad)
     sd_after = model.state_dict()
     for bn in BN_AFTER:
@@ -251,17 +325,17 @@ def model_goldens(out_dir, name, overrides, seed, grads="all"):
     # float32 run of the same weights and clips: how far a float32 engine may land
     m32 = INFP(cfg).float()
     m32.load_state_dict(sd)
-    m32.train()
-    out32 = m32(clips.float())
-    l32 = official_loss(out32, target.float())
     m32.eval()
     with torch.no_grad():
         ev32 = m32(clips.float())
+    m32.train()
+    out32 = m32(clips.float())
+    l32 = official_loss(out32, target.float())
     n_params = sum(p.numel() for p in model.parameters())
     print(f"tiny_{name}: float32 vs float64: train out {(out32.double() - out).abs().max():.2e}, "
           f"eval out {(ev32.double() - ev).abs().max():.2e}, loss {abs(l32.item() - loss.item()):.2e}; "
-          f"polar phase margin {phase_margin[0] if phase_margin else 'n/a'}")
-    print(f"tiny_{name}: params {n_params}, eval |out| max {ev.abs().max():.3f}, "
+          f"polar phase margin (eval, train) {phase_margin or 'n/a'}")
+    print(f"tiny_{name}: seed {seed}, params {n_params}, eval |out| max {ev.abs().max():.3f}, "
           f"train |out| max {out.abs().max():.3f}, loss_official {loss.item():.6f}, "
           f"data ranges {ranges}, psnr {io['eval_psnr'].tolist()}")
     for k, v in io.items():
@@ -401,11 +475,16 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "golden"))
     ap.add_argument("--grads", choices=["all", "specific"], default="all",
                     help="'specific': in the non-default combos, store grad.* only for parameters whose "
-                         "names are absent from the default combo (smaller files, ~5 MB less)")
+                         "(name, shape) is absent from the default combo (~6.8 MB instead of ~9.5 MB)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     for i, (name, over) in enumerate(COMBOS.items()):
-        model_goldens(a.out, name, over, seed=1000 + i, grads=a.grads)
+        for seed in range(1000 + 100 * i, 1100 + 100 * i):
+            try:
+                model_goldens(a.out, name, over, seed=seed, grads=a.grads)
+                break
+            except Retry as e:
+                print(f"tiny_{name}: seed {seed} rejected ({e})")
     loss_goldens(a.out, seed=2000)
     fft_goldens(a.out, seed=3000)
     total = 0

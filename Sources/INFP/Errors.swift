@@ -258,6 +258,15 @@ func ensureAllocatable(floats: Int) throws {
     free(probe)
 }
 
+/// Fails when a caller's buffer holds NaN or infinite values, which would otherwise flow
+/// silently through the network (ReLU maps NaN to 0).
+func requireFinite(_ t: Tensor, _ name: String) throws {
+    let d = t.data
+    for i in 0..<t.count where !d[i].isFinite {
+        throw APIError.invalid("\(name) holds a non-finite value (\(d[i])) at element \(i)")
+    }
+}
+
 /// A tensor holding a copy of a caller's `count(shape)` floats.
 func tensor(copying pointer: UnsafePointer<Float>, shape: [Int]) -> Tensor {
     let t = Tensor(uninitialized: shape)

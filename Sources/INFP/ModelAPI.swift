@@ -171,6 +171,7 @@ public func infp_model_predict(_ model: OpaquePointer?, _ clips: UnsafePointer<F
         let input = try require(clips, "clips"), output = try require(frames, "frames")
         try h.lock.reading {
             let x = tensor(copying: input, shape: cs)
+            try requireFinite(x, "clips")
             let y = h.run { () -> Tensor in
                 var ctx = ForwardContext(training: false)
                 return h.model.forward(x, &ctx)
@@ -268,6 +269,7 @@ public func infp_model_loss_and_grads(_ model: OpaquePointer?, _ clips: UnsafePo
         let lossOut = try require(loss, "loss")
         try h.lock.writing {
             let x = tensor(copying: input, shape: cs), g = tensor(copying: target, shape: ts)
+            try requireFinite(x, "clips"); try requireFinite(g, "targets")
             let params = h.model.store.parameters
             for (_, t) in params { t.grad = nil }
             let value: Float = h.run {

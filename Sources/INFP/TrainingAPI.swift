@@ -114,7 +114,9 @@ public func infp_model_train_step(_ model: OpaquePointer?, _ clips: UnsafePointe
             let trainer = h.stepTrainer ?? Trainer(model: h.model)
             h.stepTrainer = trainer
             trainer.optimizer.learningRate = learningRate > 0 ? learningRate : 2e-4
-            let value = h.run { trainer.step(clips: tensor(copying: x, shape: cs), targets: tensor(copying: g, shape: ts)) }
+            let xt = tensor(copying: x, shape: cs), gt = tensor(copying: g, shape: ts)
+            try requireFinite(xt, "clips"); try requireFinite(gt, "targets")
+            let value = h.run { trainer.step(clips: xt, targets: gt) }
             guard value.isFinite else { throw APIError.invalid("the loss is not finite (\(value)): check the inputs for NaN or infinite values") }
             out.pointee = value
         }

@@ -99,7 +99,7 @@ final class ConvTests: XCTestCase {
         }
     }
 
-    func testConvForwardBanded() {
+    func testConvBanded() {
         // Tiny band cap: many bands per sample, in both paths.
         let saved = ConvGeometry.bandCap
         ConvGeometry.bandCap = 64
@@ -110,6 +110,10 @@ final class ConvTests: XCTestCase {
         for threads in [1, 2] {
             let y = Parallel.withThreads(threads) { NN.conv2d(x, weight: wt, bias: b, padding: 1) }
             assertClose(y, want, "banded threads \(threads)")
+            Parallel.withThreads(threads) {
+                GradCheck().check([x, wt, b]) { NN.conv2d($0[0], weight: $0[1], bias: $0[2], padding: 1) }
+                GradCheck().check([x, wt]) { NN.conv2d($0[0], weight: $0[1], bias: nil, stride: 2, padding: 2, dilation: 2) }
+            }
         }
     }
 
@@ -151,16 +155,24 @@ final class ConvTests: XCTestCase {
             (3, 2, 5, 5, 2, 3, 1, 1, 1),
             (2, 2, 7, 6, 3, 3, 2, 1, 1),
             (3, 2, 7, 7, 2, 3, 1, 2, 2),
+            (3, 2, 9, 8, 3, 3, 1, 4, 4),
+            (1, 2, 6, 7, 3, 3, 1, 0, 1),
             (1, 3, 6, 5, 2, 1, 1, 0, 1),
             (3, 3, 6, 5, 2, 1, 1, 0, 1),
             (2, 3, 6, 5, 2, 1, 2, 0, 1),
         ]
-        for (n, c, h, w, k, r, st, pad, dil) in cases {
-            let x = rng.tensor([n, c, h, w]), wt = rng.tensor([k, c, r, r]), b = rng.tensor([k])
-            for threads in [1, 2] {
-                Parallel.withThreads(threads) {
-                    GradCheck().check([x, wt, b]) { NN.conv2d($0[0], weight: $0[1], bias: $0[2], stride: st, padding: pad, dilation: dil) }
-                    GradCheck().check([x, wt]) { NN.conv2d($0[0], weight: $0[1], bias: nil, stride: st, padding: pad, dilation: dil) }
+        // dx by col2im (never flip) and, for stride 1, as a convolution with flipped weights.
+        let saved = ConvGeometry.flipRatio
+        defer { ConvGeometry.flipRatio = saved }
+        for flip in [0, 1 << 20] {
+            ConvGeometry.flipRatio = flip
+            for (n, c, h, w, k, r, st, pad, dil) in cases {
+                let x = rng.tensor([n, c, h, w]), wt = rng.tensor([k, c, r, r]), b = rng.tensor([k])
+                for threads in [1, 2] {
+                    Parallel.withThreads(threads) {
+                        GradCheck().check([x, wt, b]) { NN.conv2d($0[0], weight: $0[1], bias: $0[2], stride: st, padding: pad, dilation: dil) }
+                        GradCheck().check([x, wt]) { NN.conv2d($0[0], weight: $0[1], bias: nil, stride: st, padding: pad, dilation: dil) }
+                    }
                 }
             }
         }
@@ -170,10 +182,15 @@ final class ConvTests: XCTestCase {
         // Only one of x / weight needs a gradient (the other paths of backward).
         var rng = SplitMix(seed: 26)
         let x = rng.tensor([3, 2, 6, 5]), wt = rng.tensor([3, 2, 3, 3])
-        for threads in [1, 2] {
-            Parallel.withThreads(threads) {
-                GradCheck().check([x]) { NN.conv2d($0[0], weight: wt, bias: nil, padding: 1) }
-                GradCheck().check([wt]) { NN.conv2d(x, weight: $0[0], bias: nil, padding: 1) }
+        let saved = ConvGeometry.flipRatio
+        defer { ConvGeometry.flipRatio = saved }
+        for flip in [0, 1 << 20] {
+            ConvGeometry.flipRatio = flip
+            for threads in [1, 2] {
+                Parallel.withThreads(threads) {
+                    GradCheck().check([x]) { NN.conv2d($0[0], weight: wt, bias: nil, padding: 1) }
+                    GradCheck().check([wt]) { NN.conv2d(x, weight: $0[0], bias: nil, padding: 1) }
+                }
             }
         }
     }

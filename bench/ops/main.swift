@@ -1,8 +1,8 @@
-// infp-bench-ops: GFLOP/s of the GEMM-based layers at the `small` preset's shapes, next to
+// infp-bench-ops: GFLOP/s of the GEMM-based layers at a preset's shapes (`small` unless told), next to
 // plain OpenBLAS sgemm measured in the same run. One JSON line per figure on stdout.
 //
-//   infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min]
-//                  [--runs N] [--sample-ms MS]
+//   infp-bench-ops [--preset small|tiny|official] [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min]
+//                  [--runs N] [--sample-ms MS] [--no-ref]
 //
 // --cpu-clock times with the process CPU clock and --min takes the fastest sample: both only
 // for comparing variants on a machine busy with other work (the figures are wall-clock medians).
@@ -17,11 +17,13 @@ import INFPCore
 // MARK: options
 
 var threads = 2
+var preset = "small"
 var batches = [8, 1]
 var filter: String? = nil
 var quick = false
 var cpuClock = false   // process CPU time instead of wall time (for tuning on a busy machine)
 var statMin = false    // the fastest sample instead of the median
+var noReference = false  // skip the sgemm references (profiling our side alone)
 var runCount = 7           // timed samples per figure
 var sampleSeconds = 0.02
 do {
@@ -29,15 +31,17 @@ do {
     while let a = args.popFirst() {
         switch a {
         case "--threads": threads = Int(args.popFirst() ?? "") ?? threads
+        case "--preset": preset = args.popFirst() ?? preset
         case "--batches": batches = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }
         case "--filter": filter = args.popFirst()
         case "--quick": quick = true
         case "--cpu-clock": cpuClock = true
         case "--min": statMin = true
+        case "--no-ref": noReference = true
         case "--runs": runCount = Int(args.popFirst() ?? "") ?? runCount
         case "--sample-ms": sampleSeconds = (Double(args.popFirst() ?? "") ?? 20) / 1000
         default:
-            fputs("usage: infp-bench-ops [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min] [--runs N] [--sample-ms MS]\n", stderr)
+            fputs("usage: infp-bench-ops [--preset small|tiny|official] [--threads N] [--batches 8,1] [--filter TEXT] [--quick] [--cpu-clock] [--min] [--runs N] [--sample-ms MS] [--no-ref]\n", stderr)
             exit(2)
         }
     }
@@ -160,6 +164,7 @@ func bestGemm(_ g: GemmCall) -> Timed {
 
 /// The reference for a layer: its GEMMs run one after the other as single sgemm calls.
 func reference(_ gemms: [GemmCall]) -> Timed {
+    if noReference { return Timed { } }
     let calls = gemms.map(bestGemm)
     return Timed { for c in calls { c.body() } }
 }
@@ -209,38 +214,50 @@ struct ConvCase {
     var wo: Int { (w + 2 * pad - dil * (r - 1) - 1) / stride + 1 }
 }
 
-// (112×144 input, width_div 8: channels 8, 16, 32, 64, 128, 256, 512; blocks [1]*6)
-let convs: [ConvCase] = [
-    ConvCase(layer: "mod1.conv1", c: 3, k: 8, h: 112, w: 144, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "mod2.conv1", c: 8, k: 16, h: 56, w: 72, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "mod2.conv2", c: 16, k: 16, h: 56, w: 72, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "mod3.conv1", c: 16, k: 32, h: 28, w: 36, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "mod3.conv2", c: 32, k: 32, h: 28, w: 36, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "mod4.conv1", c: 32, k: 64, h: 28, w: 36, r: 3, stride: 2, pad: 1, dil: 1),
-    ConvCase(layer: "mod4.conv2", c: 64, k: 64, h: 14, w: 18, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "mod5.conv1", c: 64, k: 64, h: 14, w: 18, r: 3, stride: 1, pad: 2, dil: 2),
-    ConvCase(layer: "mod5.conv2", c: 64, k: 128, h: 14, w: 18, r: 3, stride: 1, pad: 2, dil: 2),
-    ConvCase(layer: "mod6.conv2", c: 64, k: 128, h: 14, w: 18, r: 3, stride: 1, pad: 4, dil: 4),
-    ConvCase(layer: "mod7.conv2", c: 128, k: 256, h: 14, w: 18, r: 3, stride: 1, pad: 4, dil: 4),
-    ConvCase(layer: "fusion.spatial", c: 256, k: 256, h: 14, w: 18, r: 3, stride: 1, pad: 1, dil: 1, bias: true),
-    ConvCase(layer: "final.1", c: 16, k: 16, h: 112, w: 144, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "final.2", c: 16, k: 3, h: 112, w: 144, r: 3, stride: 1, pad: 1, dil: 1),
-    ConvCase(layer: "mod2.proj", c: 8, k: 16, h: 56, w: 72, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "mod3.proj", c: 16, k: 32, h: 28, w: 36, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "mod4.proj", c: 32, k: 64, h: 28, w: 36, r: 1, stride: 2, pad: 0, dil: 1),
-    ConvCase(layer: "mod5.proj", c: 64, k: 128, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "mod6.conv1", c: 128, k: 64, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "mod6.conv3", c: 128, k: 256, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "mod7.conv1", c: 256, k: 128, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "mod7.conv3", c: 256, k: 512, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "conv_x8", c: 2048, k: 256, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "conv_x2", c: 128, k: 32, h: 28, w: 36, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "conv_x1", c: 64, k: 16, h: 56, w: 72, r: 1, stride: 1, pad: 0, dil: 1),
-    ConvCase(layer: "fusion.freq.1x1", c: 256, k: 256, h: 14, w: 10, r: 1, stride: 1, pad: 0, dil: 1, bias: true),
-    ConvCase(layer: "fusion.1x1", c: 256, k: 256, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1, bias: true),
-    ConvCase(layer: "fusion.cat", c: 512, k: 256, h: 14, w: 18, r: 1, stride: 1, pad: 0, dil: 1, bias: true),
-    ConvCase(layer: "final.0", c: 32, k: 16, h: 112, w: 144, r: 1, stride: 1, pad: 0, dil: 1),
-]
+/// The distinct convolution shapes of a preset (INFP-SPEC §2), blocks [1]*6: input H×W,
+/// channels c(n) = n / width_div; x1 at H/2, x2 at H/4, x8 at H/8.
+func convCases(h: Int, w: Int, div: Int) -> [ConvCase] {
+    func c(_ n: Int) -> Int { max(1, n / div) }
+    let (h2, w2, h4, w4, h8, w8) = (h / 2, w / 2, h / 4, w / 4, h / 8, w / 8)
+    func conv3(_ layer: String, _ ci: Int, _ k: Int, _ h: Int, _ w: Int, stride: Int = 1, dil: Int = 1,
+               bias: Bool = false) -> ConvCase {
+        ConvCase(layer: layer, c: ci, k: k, h: h, w: w, r: 3, stride: stride, pad: dil, dil: dil, bias: bias)
+    }
+    func conv1(_ layer: String, _ ci: Int, _ k: Int, _ h: Int, _ w: Int, stride: Int = 1, bias: Bool = false) -> ConvCase {
+        ConvCase(layer: layer, c: ci, k: k, h: h, w: w, r: 1, stride: stride, pad: 0, dil: 1, bias: bias)
+    }
+    return [
+        conv3("mod1.conv1", 3, c(64), h, w),
+        conv3("mod2.conv1", c(64), c(128), h2, w2),
+        conv3("mod2.conv2", c(128), c(128), h2, w2),
+        conv3("mod3.conv1", c(128), c(256), h4, w4),
+        conv3("mod3.conv2", c(256), c(256), h4, w4),
+        conv3("mod4.conv1", c(256), c(512), h4, w4, stride: 2),
+        conv3("mod4.conv2", c(512), c(512), h8, w8),
+        conv3("mod5.conv1", c(512), c(512), h8, w8, dil: 2),
+        conv3("mod5.conv2", c(512), c(1024), h8, w8, dil: 2),
+        conv3("mod6.conv2", c(512), c(1024), h8, w8, dil: 4),
+        conv3("mod7.conv2", c(1024), c(2048), h8, w8, dil: 4),
+        conv3("fusion.spatial", c(2048), c(2048), h8, w8, bias: true),
+        conv3("final.1", c(128), c(128), h, w),
+        conv3("final.2", c(128), 3, h, w),
+        conv1("mod2.proj", c(64), c(128), h2, w2),
+        conv1("mod3.proj", c(128), c(256), h4, w4),
+        conv1("mod4.proj", c(256), c(512), h4, w4, stride: 2),
+        conv1("mod5.proj", c(512), c(1024), h8, w8),
+        conv1("mod6.conv1", c(1024), c(512), h8, w8),
+        conv1("mod6.conv3", c(1024), c(2048), h8, w8),
+        conv1("mod7.conv1", c(2048), c(1024), h8, w8),
+        conv1("mod7.conv3", c(2048), c(4096), h8, w8),
+        conv1("conv_x8", 4 * c(4096), c(2048), h8, w8),
+        conv1("conv_x2", 4 * c(256), c(256), h4, w4),
+        conv1("conv_x1", 4 * c(128), c(128), h2, w2),
+        conv1("fusion.freq.1x1", c(2048), c(2048), h8, w8 / 2 + 1, bias: true),
+        conv1("fusion.1x1", c(2048), c(2048), h8, w8, bias: true),
+        conv1("fusion.cat", 2 * c(2048), c(2048), h8, w8, bias: true),
+        conv1("final.0", c(256), c(128), h, w),
+    ]
+}
 
 func runConv(_ cc: ConvCase, batch: Int) {
     let x = random([batch, cc.c, cc.h, cc.w], seed: 3)
@@ -260,11 +277,12 @@ func runConv(_ cc: ConvCase, batch: Int) {
 }
 
 struct TransposeCase { let layer: String; let cin, cout, h, w: Int }
-let transposes: [TransposeCase] = [
-    TransposeCase(layer: "up8", cin: 256, cout: 128, h: 14, w: 18),
-    TransposeCase(layer: "up4", cin: 160, cout: 64, h: 28, w: 36),
-    TransposeCase(layer: "up2", cin: 80, cout: 32, h: 56, w: 72),
-]
+func transposeCases(h: Int, w: Int, div: Int) -> [TransposeCase] {
+    func c(_ n: Int) -> Int { max(1, n / div) }
+    return [TransposeCase(layer: "up8", cin: c(2048), cout: c(1024), h: h / 8, w: w / 8),
+            TransposeCase(layer: "up4", cin: c(256) + c(1024), cout: c(512), h: h / 4, w: w / 4),
+            TransposeCase(layer: "up2", cin: c(128) + c(512), cout: c(256), h: h / 2, w: w / 2)]
+}
 
 func runTranspose(_ tc: TransposeCase, batch: Int) {
     let x = random([batch, tc.cin, tc.h, tc.w], seed: 7)
@@ -279,10 +297,11 @@ func runTranspose(_ tc: TransposeCase, batch: Int) {
 }
 
 struct LinearCase { let layer: String; let rows, fin, fout: Int }
-func linears(batch: Int) -> [LinearCase] {
-    // Trajectory filter (official mode): Y is (B, P=32, Q=112, D=144), M = 2·D.
-    [LinearCase(layer: "filter.pwconv1", rows: batch * 32 * 112, fin: 144, fout: 288),
-     LinearCase(layer: "filter.pwconv2", rows: batch * 32 * 112, fin: 288, fout: 144)]
+func linearCases(h: Int, w: Int, div: Int, batch: Int) -> [LinearCase] {
+    // Trajectory filter (official mode): Y is (B, P=c(256), Q=H, D=W), M = 2·D.
+    let p = max(1, 256 / div)
+    return [LinearCase(layer: "filter.pwconv1", rows: batch * p * h, fin: w, fout: 2 * w),
+            LinearCase(layer: "filter.pwconv2", rows: batch * p * h, fin: 2 * w, fout: w)]
 }
 
 func runLinear(_ lc: LinearCase, batch: Int) {
@@ -297,8 +316,9 @@ func runLinear(_ lc: LinearCase, batch: Int) {
 
 func selected(_ layer: String) -> Bool { filter.map { layer.contains($0) } ?? true }
 
+let (ph, pw, pdiv) = preset == "tiny" ? (32, 48, 32) : preset == "official" ? (224, 288, 1) : (112, 144, 8)
 for batch in batches {
-    for cc in convs where selected(cc.layer) { runConv(cc, batch: batch) }
-    for tc in transposes where selected(tc.layer) { runTranspose(tc, batch: batch) }
-    for lc in linears(batch: batch) where selected(lc.layer) { runLinear(lc, batch: batch) }
+    for cc in convCases(h: ph, w: pw, div: pdiv) where selected(cc.layer) { runConv(cc, batch: batch) }
+    for tc in transposeCases(h: ph, w: pw, div: pdiv) where selected(tc.layer) { runTranspose(tc, batch: batch) }
+    for lc in linearCases(h: ph, w: pw, div: pdiv, batch: batch) where selected(lc.layer) { runLinear(lc, batch: batch) }
 }

@@ -6,6 +6,7 @@ its version matches the package's.
 
 Modules:
     infp.Model: the INFP network — create, load, save, fit, score, predict.
+    infp.data: synthetic production lines, the IPAD loader, model inputs and clips, raw video files.
     infp.metrics: frame-level AUC (the field's protocol), ROC AUC and curve.
     infp.ops: single operations (conv2d, rfft2, irfft2 and their gradients) on NumPy arrays.
 """
@@ -19,8 +20,8 @@ __version__ = "0.1.0"
 library_version: str = _c.infp_version().decode()
 _check_version(library_version, __version__, library_path)
 
-from . import metrics, ops  # noqa: E402  (after the version check)
+from . import data, metrics, ops  # noqa: E402  (after the version check)
 from .model import Model  # noqa: E402
 
-__all__ = ["InfpError", "LibraryError", "Model", "metrics", "ops", "library_path", "library_version",
+__all__ = ["InfpError", "LibraryError", "Model", "data", "metrics", "ops", "library_path", "library_version",
            "__version__"]

@@ -11,7 +11,7 @@ import ctypes
 import json
 import os
 from collections import OrderedDict
-from ctypes import POINTER, byref, c_float, c_int32, c_int64, c_size_t, c_void_p
+from ctypes import POINTER, byref, c_float, c_int, c_int32, c_int64, c_size_t, c_void_p
 from typing import Dict, Tuple
 
 import numpy as np
@@ -142,6 +142,9 @@ class Model:
     # -- inference --------------------------------------------------------------------
 
     def _clips(self, clips, name="clips") -> np.ndarray:
+        if not np.issubdtype(np.asarray(clips).dtype, np.floating):
+            raise ValueError(f"{name} must be floating point in [-1, 1] (got dtype {np.asarray(clips).dtype}); "
+                             "convert uint8 frames with infp.data.to_model_input")
         x = np.ascontiguousarray(clips, dtype=np.float32)
         c, h, w = self.frame_shape
         if x.ndim != 5 or x.shape[1:] != (4, c, h, w):

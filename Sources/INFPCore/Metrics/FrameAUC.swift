@@ -15,6 +15,9 @@ public enum FrameEvaluation {
         }
         var allLabels: [Int] = [], allScores: [Double] = []
         for (v, (p, l)) in zip(psnr, labels).enumerated() {
+            if let k = p.firstIndex(where: { !$0.isFinite }) {
+                throw ROC.InputError(description: "video \(v): score \(k) is \(p[k]); scores must be finite")
+            }
             let aligned: ArraySlice<Int>
             if l.count == p.count + skip { aligned = l[skip...] }
             else if l.count == p.count { aligned = l[...] }

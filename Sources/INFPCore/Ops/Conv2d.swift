@@ -44,12 +44,16 @@ extension NN {
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recorded(from: inputs) { [x, weight, bias] gOut in
             let needX = x.needsGrad, needW = weight.needsGrad, needB = bias?.needsGrad ?? false
-            let dx = needX ? (g.isPointwise ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
+            let flipped = needX && g.n > 0 && g.prefersFlippedBackward
+            let dx = needX ? (g.isPointwise || flipped ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
             let dw = needW ? Tensor(uninitialized: weight.shape) : nil
             if g.n == 0 {
                 dw?.data.update(repeating: 0, count: dw!.count)
-            } else if needX || needW {
-                g.backward(x: x.data, w: weight.data, gOut: gOut.data, dx: dx?.data, dw: dw?.data)
+            } else {
+                if flipped { g.inputGradientAsConvolution(w: weight.data, gOut: gOut.data, dx: dx!.data) }
+                if needW || (needX && !flipped) {
+                    g.backward(x: x.data, w: weight.data, gOut: gOut.data, dx: flipped ? nil : dx?.data, dw: dw?.data)
+                }
             }
             var grads: [Tensor?] = [dx, dw]
             if bias != nil {
@@ -139,41 +143,28 @@ extension NN {
 
 /// How the samples × output rows of a layer are cut into work items for the threads.
 ///
-/// Items are (sample, band of output rows); `run` gives each thread a contiguous range of them.
-/// When the batch splits evenly over the threads every sample is one item (one band), and a
-/// thread runs its samples `group` at a time as one wider GEMM (GEMMs a few hundred columns
-/// wide run well below the speed of wide ones). Otherwise each sample is cut into the same
-/// number of bands, enough that the items split evenly over the threads. Bands are also cut
-/// (and groups kept) small enough that one GEMM's scratch stays under `cap` floats.
+/// Items are (sample, band of output rows); `Workers.run` gives each thread a contiguous range
+/// of them. When the batch splits evenly over the threads every sample is one item; otherwise
+/// each sample is cut into the same number of bands, enough that the items split evenly over
+/// the threads. Bands are also cut small enough that a band's scratch stays under `cap` floats.
+/// (Grouping several samples into one wider GEMM was tried: OpenBLAS runs these shapes as fast
+/// with 250 columns as with 2000, and the extra copies made it slower.)
 struct Plan {
     let bands: Int       // bands per sample
     let bandRows: Int    // output rows per band (the last may be shorter)
-    let group: Int       // samples per GEMM (1 when bands > 1)
     let items: Int
 
-    /// Columns a grouped GEMM aims at.
-    static var targetColumns = getenv("INFP_CONV_COLS").flatMap { Int(String(cString: $0)) } ?? 1024 // TUNING
-
-    /// - rows, rowWidth: output rows of a sample and GEMM columns per row;
-    /// - floatsPerColumn: scratch floats per GEMM column.
-    init(n: Int, rows: Int, rowWidth: Int, floatsPerColumn: Int, threads: Int, cap: Int) {
+    /// - rows: output rows of a sample; floatsPerRow: scratch floats per output row.
+    init(n: Int, rows: Int, floatsPerRow: Int, threads: Int, cap: Int) {
         func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
         let t = Swift.max(1, threads)
         var b = n == 0 ? 1 : t / gcd(n, t)
-        let rowsByCap = Swift.max(1, cap / Swift.max(1, floatsPerColumn * rowWidth))
+        let rowsByCap = Swift.max(1, cap / Swift.max(1, floatsPerRow))
         b = Swift.max(b, (rows + rowsByCap - 1) / rowsByCap)
         b = Swift.max(1, Swift.min(b, rows))
         bandRows = (rows + b - 1) / b
         bands = (rows + bandRows - 1) / bandRows
         items = n * bands
-        if bands == 1 && n > 0 {
-            let perThread = (n + Swift.min(t, n) - 1) / Swift.min(t, n)
-            let cols = rows * rowWidth
-            let byCap = Swift.max(1, cap / Swift.max(1, floatsPerColumn * cols))
-            group = Swift.max(1, Swift.min(perThread, byCap, Plan.targetColumns / Swift.max(1, cols)))
-        } else {
-            group = 1
-        }
     }
 
     /// Output rows of band `band`.
@@ -182,26 +173,11 @@ struct Plan {
         return lo..<Swift.min(total, lo + bandRows)
     }
 
-    /// Visits the items `range` as GEMM blocks: body(first sample, sample count, output rows).
-    func forEachBlock(_ range: Range<Int>, rows total: Int, _ body: (Int, Int, Range<Int>) -> Void) {
-        if bands > 1 {
-            for item in range { body(item / bands, 1, rows(of: item % bands, total: total)) }
-        } else {
-            var s = range.lowerBound
-            while s < range.upperBound {
-                let count = Swift.min(group, range.upperBound - s)
-                body(s, count, 0..<total)
-                s += count
-            }
-        }
+    /// Visits the items `range`: body(sample, output rows).
+    @inline(__always)
+    func forEachItem(_ range: Range<Int>, rows total: Int, _ body: (Int, Range<Int>) -> Void) {
+        for item in range { body(item / bands, rows(of: item % bands, total: total)) }
     }
-}
-
-/// Copies `rows` rows of `count` floats between matrices of leading dimensions `lds`, `ldd`.
-@inline(__always)
-func copyRows(_ src: UnsafePointer<Float>, lds: Int, _ dst: UnsafeMutablePointer<Float>, ldd: Int,
-              rows: Int, count: Int) {
-    for r in 0..<rows { (dst + r * ldd).update(from: src + r * lds, count: count) }
 }
 
 /// Runs `body(worker, range)` on contiguous chunks of 0..<n, one chunk per thread
@@ -320,71 +296,129 @@ struct ConvGeometry {
         return (off, lo, Swift.max(lo, hi))
     }
 
-    /// Patch matrix rows `rows` (row = (c·R + kr)·S + ks) for output rows `ohs` of one sample:
-    /// col[row·ld + (oh − ohs.lowerBound)·wo + ow] = x[c, oh·stride − pad + kr·dil, ow·stride − pad + ks·dil].
-    func im2col(_ xs: UnsafePointer<Float>, ohs: Range<Int>, rows: Range<Int>,
+    /// Output rows v0..<v1 (clamped to `ohs`) whose input row oh·stride + shift, shift = kr·dil − pad,
+    /// lies inside the image.
+    @inline(__always)
+    func validRows(_ kr: Int, _ ohs: Range<Int>) -> (shift: Int, v0: Int, v1: Int) {
+        let shift = kr * dil - pad
+        let first = shift >= 0 ? 0 : (-shift + stride - 1) / stride
+        let last = h - 1 - shift
+        let end = last < 0 ? 0 : last / stride + 1
+        let v0 = Swift.min(Swift.max(ohs.lowerBound, first), ohs.upperBound)
+        return (shift, v0, Swift.max(Swift.min(ohs.upperBound, end), v0))
+    }
+
+    /// Runs body with the valid output rows (shift, v0, v1) of every kernel row kr and the valid
+    /// output columns (off, lo, hi) of every kernel column ks (no divisions in the loops).
+    @inline(__always)
+    func withValidRanges<T>(_ ohs: Range<Int>,
+                            _ body: (UnsafeMutablePointer<(shift: Int, v0: Int, v1: Int)>,
+                                     UnsafeMutablePointer<(off: Int, lo: Int, hi: Int)>) -> T) -> T {
+        withUnsafeTemporaryAllocation(of: (shift: Int, v0: Int, v1: Int).self, capacity: r) { rowsBuf in
+            withUnsafeTemporaryAllocation(of: (off: Int, lo: Int, hi: Int).self, capacity: s) { colsBuf in
+                let rv = rowsBuf.baseAddress!, cv = colsBuf.baseAddress!
+                for kr in 0..<r { (rv + kr).initialize(to: validRows(kr, ohs)) }
+                for ks in 0..<s { (cv + ks).initialize(to: validColumns(ks)) }
+                return body(rv, cv)
+            }
+        }
+    }
+
+    /// Patch matrix rows of channels `chans` (row q = (c·R + kr)·S + ks) for output rows `ohs`
+    /// of one sample: col[q·ld + (oh − ohs.lowerBound)·wo + ow] =
+    /// x[c, oh·stride − pad + kr·dil, ow·stride − pad + ks·dil] (0 outside the image).
+    func im2col(_ xs: UnsafePointer<Float>, ohs: Range<Int>, chans: Range<Int>,
                 _ col: UnsafeMutablePointer<Float>, ld: Int) {
-        let rs = r * s, st = stride, wo = wo, w = w, h = h
-        for q in rows {
-            let ch = q / rs, kr = (q % rs) / s, ks = q % s
-            let plane = xs + ch * h * w
-            let (off, lo, hi) = validColumns(ks)
-            var dst = col + q * ld
-            for oh in ohs {
-                let ih = oh * st - pad + kr * dil
-                if ih < 0 || ih >= h {
-                    dst.update(repeating: 0, count: wo)
-                } else {
-                    for ow in 0..<lo { dst[ow] = 0 }
-                    let src = plane + ih * w + off
-                    if st == 1 {
-                        for ow in lo..<hi { dst[ow] = src[ow] }
-                    } else {
-                        for ow in lo..<hi { dst[ow] = src[ow * st] }
+        let st = stride, wo = wo, w = w, h = h, r = r, s = s
+        let sameWidth = st == 1 && wo == w
+        withValidRanges(ohs) { rv, cv in
+            for ch in chans {
+                let plane = xs + ch * h * w
+                for kr in 0..<r {
+                    let (shift, v0, v1) = rv[kr]
+                    let n = v1 - v0
+                    for ks in 0..<s {
+                        let (off, lo, hi) = cv[ks]
+                        let row = col + ((ch * r + kr) * s + ks) * ld
+                        zero(row, (v0 - ohs.lowerBound) * wo)
+                        zero(row + (v1 - ohs.lowerBound) * wo, (ohs.upperBound - v1) * wo)
+                        if n == 0 { continue }
+                        let dst = row + (v0 - ohs.lowerBound) * wo
+                        let src = plane + (v0 * st + shift) * w + off
+                        if hi <= lo {
+                            zero(dst, n * wo)
+                        } else if sameWidth {
+                            // Rows of the input and of the patch matrix have the same length: one
+                            // copy of the whole block, then zeros over the columns outside the image.
+                            let end = n * wo - (wo - hi)
+                            for j in lo..<end { dst[j] = src[j] }
+                            if lo > 0 || hi < wo {
+                                for t in 0..<n {
+                                    let d = dst + t * wo
+                                    for j in 0..<lo { d[j] = 0 }
+                                    for j in hi..<wo { d[j] = 0 }
+                                }
+                            }
+                        } else {
+                            for t in 0..<n {
+                                let d = dst + t * wo, sr = src + t * st * w
+                                for j in 0..<lo { d[j] = 0 }
+                                if st == 1 {
+                                    for j in lo..<hi { d[j] = sr[j] }
+                                } else {
+                                    for j in lo..<hi { d[j] = sr[j * st] }
+                                }
+                                for j in hi..<wo { d[j] = 0 }
+                            }
+                        }
                     }
-                    for ow in hi..<wo { dst[ow] = 0 }
                 }
-                dst += wo
             }
         }
     }
 
-    /// The adjoint of im2col: adds patch matrix rows `rows` back onto the sample's input.
-    func col2im(_ col: UnsafePointer<Float>, ld: Int, ohs: Range<Int>, rows: Range<Int>,
+    /// The adjoint of im2col: adds the patch matrix rows of channels `chans` back onto the
+    /// sample's input. Clobbers the entries of `col` that fall outside the image.
+    func col2im(_ col: UnsafeMutablePointer<Float>, ld: Int, ohs: Range<Int>, chans: Range<Int>,
                 _ xs: UnsafeMutablePointer<Float>) {
-        let rs = r * s, st = stride, wo = wo, w = w, h = h
-        for q in rows {
-            let ch = q / rs, kr = (q % rs) / s, ks = q % s
-            let plane = xs + ch * h * w
-            let (off, lo, hi) = validColumns(ks)
-            var src = col + q * ld
-            for oh in ohs {
-                let ih = oh * st - pad + kr * dil
-                if ih >= 0 && ih < h {
-                    let dst = plane + ih * w + off
-                    if st == 1 {
-                        for ow in lo..<hi { dst[ow] += src[ow] }
-                    } else {
-                        for ow in lo..<hi { dst[ow * st] += src[ow] }
+        let st = stride, wo = wo, w = w, h = h, r = r, s = s
+        let sameWidth = st == 1 && wo == w
+        withValidRanges(ohs) { rv, cv in
+            for ch in chans {
+                let plane = xs + ch * h * w
+                for kr in 0..<r {
+                    let (shift, v0, v1) = rv[kr]
+                    let n = v1 - v0
+                    if n == 0 { continue }
+                    for ks in 0..<s {
+                        let (off, lo, hi) = cv[ks]
+                        if hi <= lo { continue }
+                        let src = col + ((ch * r + kr) * s + ks) * ld + (v0 - ohs.lowerBound) * wo
+                        let dst = plane + (v0 * st + shift) * w + off
+                        if sameWidth {
+                            // One pass over the whole block, after zeroing the entries that would
+                            // land on the neighbouring row (they belong to no input pixel).
+                            if lo > 0 || hi < wo {
+                                for t in 0..<n {
+                                    let c = src + t * wo
+                                    for j in 0..<lo { c[j] = 0 }
+                                    for j in hi..<wo { c[j] = 0 }
+                                }
+                            }
+                            let end = n * wo - (wo - hi)
+                            for j in lo..<end { dst[j] += src[j] }
+                        } else {
+                            for t in 0..<n {
+                                let c = src + t * wo, d = dst + t * st * w
+                                if st == 1 {
+                                    for j in lo..<hi { d[j] += c[j] }
+                                } else {
+                                    for j in lo..<hi { d[j * st] += c[j] }
+                                }
+                            }
+                        }
                     }
                 }
-                src += wo
-            }
-        }
-    }
-
-    /// The patch matrix of `count` whole samples from `first` (or of a band `ohs` of one
-    /// sample), side by side: sample j at columns j·|ohs|·wo, leading dimension ld.
-    /// For pointwise convolutions this is a copy of the input planes.
-    private func patches(_ x: UnsafePointer<Float>, first: Int, count: Int, ohs: Range<Int>,
-                         _ col: UnsafeMutablePointer<Float>, ld: Int) {
-        let span = ohs.count * wo
-        for j in 0..<count {
-            let xs = x + (first + j) * c * h * w
-            if isPointwise {
-                copyRows(xs + ohs.lowerBound * wo, lds: p, col + j * span, ldd: ld, rows: c, count: span)
-            } else {
-                im2col(xs, ohs: ohs, rows: 0..<crs, col + j * span, ld: ld)
             }
         }
     }
@@ -392,35 +426,51 @@ struct ConvGeometry {
     func forward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                  out: UnsafeMutablePointer<Float>) {
         let p = p, crs = crs, k = k, pointwise = isPointwise
-        let plan = Plan(n: n, rows: ho, rowWidth: wo, floatsPerColumn: crs + (k > 0 ? k : 0),
+        let plan = Plan(n: n, rows: ho, floatsPerRow: pointwise ? 0 : crs * wo,
                         threads: Parallel.threads, cap: ConvGeometry.bandCap)
-        let maxCols = plan.group * plan.bandRows * wo
         Workers.run(plan.items) { _, items in
-            let col = pointwise && plan.group == 1 ? nil : Scratch(crs * maxCols)
-            let tmp = plan.group > 1 ? Scratch(k * maxCols) : nil
-            defer { col?.release(); tmp?.release() }
-            plan.forEachBlock(items, rows: ho) { first, count, ohs in
-                let cols = count * ohs.count * wo
-                let o = out + first * k * p + ohs.lowerBound * wo
-                // B: the patch matrix (crs × cols), or the input itself for one pointwise sample.
-                var b = x + first * c * h * w + ohs.lowerBound * wo, ldb = p
-                if let col, !(pointwise && count == 1) {
-                    patches(x, first: first, count: count, ohs: ohs, col.pointer, ld: cols)
-                    b = UnsafePointer(col.pointer); ldb = cols
-                }
-                if count == 1 {
-                    sgemm1(false, false, k, cols, crs, wt, crs, b, ldb, 0, o, p)
-                    if let bias { for ch in 0..<k { addScalar(bias[ch], o + ch * p, cols) } }
+            let col = pointwise ? nil : Scratch(crs * plan.bandRows * wo)
+            defer { col?.release() }
+            plan.forEachItem(items, rows: ho) { sample, ohs in
+                let cols = ohs.count * wo, p0 = ohs.lowerBound * wo
+                let xs = x + sample * c * h * w
+                let o = out + sample * k * p + p0
+                if let col {
+                    im2col(xs, ohs: ohs, chans: 0..<c, col.pointer, ld: cols)
+                    sgemm1(false, false, k, cols, crs, wt, crs, col.pointer, cols, 0, o, p)
                 } else {
-                    sgemm1(false, false, k, cols, crs, wt, crs, b, ldb, 0, tmp!.pointer, cols)
-                    for j in 0..<count {
-                        let oj = o + j * k * p
-                        copyRows(tmp!.pointer + j * p, lds: cols, oj, ldd: p, rows: k, count: p)
-                        if let bias { for ch in 0..<k { addScalar(bias[ch], oj + ch * p, p) } }
-                    }
+                    sgemm1(false, false, k, cols, crs, wt, crs, xs + p0, p, 0, o, p)
                 }
+                if let bias { for ch in 0..<k { addScalar(bias[ch], o + ch * p, cols) } }
             }
         }
+    }
+
+    /// With stride 1, dx is itself a convolution: of gOut with the weights flipped in space and
+    /// transposed in channels (C, K, R, S), padding dil·(R−1) − pad. Its GEMMs have the inner
+    /// dimension K·R·S instead of K and it writes dx once instead of adding R·S patch rows
+    /// into it, which pays when K is small next to C.
+    var prefersFlippedBackward: Bool {
+        stride == 1 && r == s && r > 1 && pad <= dil * (r - 1) && k <= ConvGeometry.flipRatio * c / 4
+    }
+    static var flipRatio = getenv("INFP_CONV_FLIP").flatMap { Int(String(cString: $0)) } ?? 8 // TUNING (×1/4)
+
+    /// dx (overwritten) from gOut as a convolution (needs stride 1 and r == s).
+    func inputGradientAsConvolution(w wt: UnsafePointer<Float>, gOut: UnsafePointer<Float>,
+                                    dx: UnsafeMutablePointer<Float>) {
+        let flipped = Scratch(c * k * r * s)
+        defer { flipped.release() }
+        let f = flipped.pointer
+        for kk in 0..<k {
+            for cc in 0..<c {
+                let src = wt + (kk * c + cc) * r * s, dst = f + (cc * k + kk) * r * s
+                for q in 0..<r * s { dst[r * s - 1 - q] = src[q] }
+            }
+        }
+        let t = ConvGeometry(x: [n, k, ho, wo], weight: [c, k, r, s], stride: 1,
+                             padding: dil * (r - 1) - pad, dilation: dil)
+        precondition(t.ho == h && t.wo == w, "internal: flipped convolution gives \(t.ho)×\(t.wo), not \(h)×\(w)")
+        t.forward(x: gOut, w: f, bias: nil, out: dx)
     }
 
     /// dx (zeroed unless pointwise, which overwrites it) and dw (overwritten) from gOut.
@@ -429,58 +479,48 @@ struct ConvGeometry {
         let p = p, crs = crs, k = k, pointwise = isPointwise
         let threads = Parallel.threads
         // Whole samples per thread for the largest multiple of the thread count: no two
-        // threads then touch the same dx.
+        // threads then touch the same dx. Bands only to bound the scratch memory.
         let whole = threads <= 1 ? n : (n / threads) * threads
+        let plan = Plan(n: 1, rows: ho, floatsPerRow: pointwise ? 0 : crs * wo, threads: 1,
+                        cap: ConvGeometry.bandCap)
+        let scratch = pointwise ? 0 : crs * plan.bandRows * wo
         var dwReady = false
 
         if whole > 0 {
-            let plan = Plan(n: whole, rows: ho, rowWidth: wo, floatsPerColumn: 2 * crs + k,
-                            threads: threads, cap: ConvGeometry.bandCap)
-            let maxCols = plan.group * plan.bandRows * wo
-            let direct = pointwise && plan.group == 1
-            let workers = Workers.count(plan.items)
+            let workers = Workers.count(whole)
             // Worker 0 accumulates into dw itself, the others into partials.
             let partials = dw == nil ? [] : (1..<workers).map { _ in Scratch(k * crs) }
             defer { partials.forEach { $0.release() } }
-            Workers.run(plan.items) { worker, items in
-                let col = direct || dw == nil ? nil : Scratch(crs * maxCols)
-                let dcol = direct || dx == nil ? nil : Scratch(crs * maxCols)
-                let gbuf = plan.group > 1 ? Scratch(k * maxCols) : nil
-                defer { col?.release(); dcol?.release(); gbuf?.release() }
+            Workers.run(whole) { worker, samples in
+                let col = pointwise || dw == nil ? nil : Scratch(scratch)
+                let dcol = pointwise || dx == nil ? nil : Scratch(scratch)
+                defer { col?.release(); dcol?.release() }
                 let dwPart = dw.map { worker == 0 ? $0 : partials[worker - 1].pointer }
                 var first = true
-                plan.forEachBlock(items, rows: ho) { s0, count, ohs in
-                    let span = ohs.count * wo, cols = count * span, p0 = ohs.lowerBound * wo
-                    // gOut block (k × cols).
-                    var ga = gOut + s0 * k * p + p0, lda = p
-                    if count > 1 {
-                        for j in 0..<count {
-                            copyRows(gOut + (s0 + j) * k * p, lds: p, gbuf!.pointer + j * p, ldd: cols, rows: k, count: p)
+                for sample in samples {
+                    let xs = x + sample * c * h * w
+                    let gs = gOut + sample * k * p
+                    for band in 0..<plan.bands {
+                        let ohs = plan.rows(of: band, total: ho)
+                        let cols = ohs.count * wo, p0 = ohs.lowerBound * wo
+                        if let dwPart {
+                            // dW (k × crs) += gOut (k × cols) · colᵀ
+                            if let col {
+                                im2col(xs, ohs: ohs, chans: 0..<c, col.pointer, ld: cols)
+                                sgemm1(false, true, k, crs, cols, gs + p0, p, col.pointer, cols, first ? 0 : 1, dwPart, crs)
+                            } else {
+                                sgemm1(false, true, k, crs, cols, gs + p0, p, xs + p0, p, first ? 0 : 1, dwPart, crs)
+                            }
+                            first = false
                         }
-                        ga = UnsafePointer(gbuf!.pointer); lda = cols
-                    }
-                    if let dwPart {
-                        var b = x + s0 * c * h * w + p0, ldb = p
-                        if let col, !(pointwise && count == 1) {
-                            patches(x, first: s0, count: count, ohs: ohs, col.pointer, ld: cols)
-                            b = UnsafePointer(col.pointer); ldb = cols
-                        }
-                        sgemm1(false, true, k, crs, cols, ga, lda, b, ldb, first ? 0 : 1, dwPart, crs)
-                        first = false
-                    }
-                    if let dx {
-                        if pointwise && count == 1 {
-                            sgemm1(true, false, crs, cols, k, wt, crs, ga, lda, 0, dx + s0 * c * h * w + p0, p)
-                        } else {
-                            let d = dcol!.pointer
-                            sgemm1(true, false, crs, cols, k, wt, crs, ga, lda, 0, d, cols)
-                            for j in 0..<count {
-                                let dxs = dx + (s0 + j) * c * h * w
-                                if pointwise {
-                                    copyRows(d + j * span, lds: cols, dxs + p0, ldd: p, rows: c, count: span)
-                                } else {
-                                    col2im(d + j * span, ld: cols, ohs: ohs, rows: 0..<crs, dxs)
-                                }
+                        if let dx {
+                            // dcol (crs × cols) = Wᵀ · gOut, scattered onto dx.
+                            let dxs = dx + sample * c * h * w
+                            if let dcol {
+                                sgemm1(true, false, crs, cols, k, wt, crs, gs + p0, p, 0, dcol.pointer, cols)
+                                col2im(dcol.pointer, ld: cols, ohs: ohs, chans: 0..<c, dxs)
+                            } else {
+                                sgemm1(true, false, crs, cols, k, wt, crs, gs + p0, p, 0, dxs + p0, p)
                             }
                         }
                     }
@@ -493,15 +533,11 @@ struct ConvGeometry {
         }
 
         // The remaining samples (fewer than the threads): GEMMs split across the threads,
-        // im2col and col2im in parallel over patch rows and channels.
+        // im2col and col2im in parallel over channels.
         if whole < n {
-            let plan = Plan(n: 1, rows: ho, rowWidth: wo, floatsPerColumn: crs, threads: 1,
-                            cap: ConvGeometry.bandCap)
-            let scratch = pointwise ? 0 : crs * plan.bandRows * wo
             let col = pointwise || dw == nil ? nil : Scratch(scratch)
             let dcol = pointwise || dx == nil ? nil : Scratch(scratch)
             defer { col?.release(); dcol?.release() }
-            let rs = r * s
             for sample in whole..<n {
                 let xs = x + sample * c * h * w
                 let gs = gOut + sample * k * p
@@ -511,8 +547,8 @@ struct ConvGeometry {
                     if let dw {
                         var b = xs + p0, ldb = p
                         if let col {
-                            Parallel.forChunks(crs, minChunk: 4) { rows in
-                                im2col(xs, ohs: ohs, rows: rows, col.pointer, ld: cols)
+                            Parallel.forChunks(c) { chans in
+                                im2col(xs, ohs: ohs, chans: chans, col.pointer, ld: cols)
                             }
                             b = UnsafePointer(col.pointer); ldb = cols
                         }
@@ -526,8 +562,7 @@ struct ConvGeometry {
                             Gemm.sgemm(transA: true, m: crs, n: cols, k: k, a: wt, lda: crs, b: gs + p0, ldb: p,
                                        c: dcol.pointer, ldc: cols)
                             Parallel.forChunks(c) { chans in
-                                col2im(dcol.pointer, ld: cols, ohs: ohs,
-                                       rows: chans.lowerBound * rs..<chans.upperBound * rs, dxs)
+                                col2im(dcol.pointer, ld: cols, ohs: ohs, chans: chans, dxs)
                             }
                         } else {
                             Gemm.sgemm(transA: true, m: crs, n: cols, k: k, a: wt, lda: crs, b: gs + p0, ldb: p,
@@ -540,6 +575,12 @@ struct ConvGeometry {
     }
 }
 
+/// p[0..<count] = 0 (a loop: counts here are often tiny).
+@inline(__always)
+func zero(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    if count >= 64 { p.update(repeating: 0, count: count) } else { for j in 0..<count { p[j] = 0 } }
+}
+
 /// row[0..<count] += value.
 @inline(__always)
 func addScalar(_ value: Float, _ row: UnsafeMutablePointer<Float>, _ count: Int) {
@@ -548,22 +589,23 @@ func addScalar(_ value: Float, _ row: UnsafeMutablePointer<Float>, _ count: Int)
 
 // MARK: - convTranspose2x2 kernels
 
-/// out[n, o, 2i+a, 2j+b] = Σ_c x[n, c, i, j] · w[c, o, a, b] is one GEMM per block of samples:
-/// y (4·cout × cols) = Wᵀ · x (cin × cols), W viewed as cin × 4·cout, then y is scattered
-/// onto the output (row (o, a, b) of y fills every other pixel of output rows 2i + a).
-/// Backward gathers gOut into dy the same way: dx = W · dy and dW = x · dyᵀ.
+/// out[n, o, 2i+a, 2j+b] = Σ_c x[n, c, i, j] · w[c, o, a, b] is one GEMM per sample (or band of
+/// input rows): y (4·cout × cols) = Wᵀ · x (cin × cols), W viewed as cin × 4·cout, then y is
+/// scattered onto the output (row (o, a, b) of y fills every other pixel of output rows 2i + a).
+/// Backward gathers gOut into dy the same way: dx = W · dy and dW = x · dyᵀ. Bands of one
+/// sample touch disjoint parts of dx, so every item can go to any thread.
 struct TransposeGeometry {
     let n, cin, cout, h, w: Int
 
-    /// Scratch floats per GEMM, at most.
+    /// Scratch floats per band, at most.
     static var bandCap = 1 << 20
 
     var hw: Int { h * w }
     var co4: Int { cout * 4 }
 
-    /// y (co4 × rows of one sample, leading dimension ld) → output rows 2i, 2i+1 of each channel.
-    private func scatter(_ y: UnsafePointer<Float>, ld: Int, rows: Range<Int>, _ os: UnsafeMutablePointer<Float>) {
-        let w = w, w2 = 2 * w, ohw = 4 * hw
+    /// y (co4 × input rows `rows` of one sample) → output rows 2i, 2i+1 of each channel.
+    private func scatter(_ y: UnsafePointer<Float>, rows: Range<Int>, _ os: UnsafeMutablePointer<Float>) {
+        let w = w, w2 = 2 * w, ohw = 4 * hw, ld = rows.count * w
         for o in 0..<cout {
             for a in 0..<2 {
                 let y0 = y + (o * 4 + a * 2) * ld, y1 = y0 + ld
@@ -576,9 +618,9 @@ struct TransposeGeometry {
         }
     }
 
-    /// The adjoint of scatter: gathers gOut of one sample into dy (co4 × rows, leading dimension ld).
-    private func gather(_ gs: UnsafePointer<Float>, rows: Range<Int>, _ dy: UnsafeMutablePointer<Float>, ld: Int) {
-        let w = w, w2 = 2 * w, ohw = 4 * hw
+    /// The adjoint of scatter: gathers gOut of one sample into dy (co4 × input rows `rows`).
+    private func gather(_ gs: UnsafePointer<Float>, rows: Range<Int>, _ dy: UnsafeMutablePointer<Float>) {
+        let w = w, w2 = 2 * w, ohw = 4 * hw, ld = rows.count * w
         for o in 0..<cout {
             for a in 0..<2 {
                 let d0 = dy + (o * 4 + a * 2) * ld, d1 = d0 + ld
@@ -591,32 +633,19 @@ struct TransposeGeometry {
         }
     }
 
-    /// x of `count` samples from `first`, rows `rows`, as one cin × cols matrix: a pointer into x
-    /// itself for one sample, else a copy in `buf`.
-    private func inputBlock(_ x: UnsafePointer<Float>, first: Int, count: Int, rows: Range<Int>,
-                            _ buf: UnsafeMutablePointer<Float>?) -> (UnsafePointer<Float>, Int) {
-        let p0 = rows.lowerBound * w
-        if count == 1 { return (x + first * cin * hw + p0, hw) }
-        let cols = count * hw
-        for j in 0..<count { copyRows(x + (first + j) * cin * hw, lds: hw, buf! + j * hw, ldd: cols, rows: cin, count: hw) }
-        return (UnsafePointer(buf!), cols)
-    }
-
     func forward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        let plan = Plan(n: n, rows: h, rowWidth: w, floatsPerColumn: co4 + cin, threads: Parallel.threads,
+        let plan = Plan(n: n, rows: h, floatsPerRow: co4 * w, threads: Parallel.threads,
                         cap: TransposeGeometry.bandCap)
-        let hw = hw, co4 = co4, maxCols = plan.group * plan.bandRows * w
+        let hw = hw, co4 = co4
         Workers.run(plan.items) { _, items in
-            let y = Scratch(co4 * maxCols)
-            let xbuf = plan.group > 1 ? Scratch(cin * maxCols) : nil
-            defer { y.release(); xbuf?.release() }
-            plan.forEachBlock(items, rows: h) { first, count, rows in
-                let span = rows.count * w, cols = count * span
-                let (b, ldb) = inputBlock(x, first: first, count: count, rows: rows, xbuf?.pointer)
-                sgemm1(true, false, co4, cols, cin, wt, co4, b, ldb, 0, y.pointer, cols)
-                for j in 0..<count {
-                    scatter(y.pointer + j * span, ld: cols, rows: rows, out + (first + j) * 4 * cout * hw)
-                }
+            let y = Scratch(co4 * plan.bandRows * w)
+            defer { y.release() }
+            plan.forEachItem(items, rows: h) { sample, rows in
+                let cols = rows.count * w
+                // y = Wᵀ (co4 × cin) · x (cin × cols)
+                sgemm1(true, false, co4, cols, cin, wt, co4, x + sample * cin * hw + rows.lowerBound * w, hw,
+                       0, y.pointer, cols)
+                scatter(y.pointer, rows: rows, out + sample * 4 * cout * hw)
             }
         }
     }
@@ -624,39 +653,28 @@ struct TransposeGeometry {
     /// dx (overwritten) and dw (zeroed, accumulated) from gOut.
     func backward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, gOut: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
-        let plan = Plan(n: n, rows: h, rowWidth: w, floatsPerColumn: co4 + 2 * cin, threads: Parallel.threads,
+        let plan = Plan(n: n, rows: h, floatsPerRow: co4 * w, threads: Parallel.threads,
                         cap: TransposeGeometry.bandCap)
-        let hw = hw, co4 = co4, maxCols = plan.group * plan.bandRows * w
+        let hw = hw, co4 = co4
         let workers = Workers.count(plan.items)
         let partials = dw == nil ? [] : (1..<workers).map { _ in Scratch(cin * co4) }
         defer { partials.forEach { $0.release() } }
         Workers.run(plan.items) { worker, items in
-            let dy = Scratch(co4 * maxCols)
-            let xbuf = plan.group > 1 && dw != nil ? Scratch(cin * maxCols) : nil
-            let dxbuf = plan.group > 1 && dx != nil ? Scratch(cin * maxCols) : nil
-            defer { dy.release(); xbuf?.release(); dxbuf?.release() }
+            let dy = Scratch(co4 * plan.bandRows * w)
+            defer { dy.release() }
             let dwPart = dw.map { worker == 0 ? $0 : partials[worker - 1].pointer }
             var first = worker != 0  // dw itself arrives zeroed
-            plan.forEachBlock(items, rows: h) { s0, count, rows in
-                let span = rows.count * w, cols = count * span, p0 = rows.lowerBound * w
-                for j in 0..<count {
-                    gather(gOut + (s0 + j) * 4 * cout * hw, rows: rows, dy.pointer + j * span, ld: cols)
-                }
+            plan.forEachItem(items, rows: h) { sample, rows in
+                let cols = rows.count * w, p0 = rows.lowerBound * w
+                gather(gOut + sample * 4 * cout * hw, rows: rows, dy.pointer)
                 if let dx {
                     // dx = W (cin × co4) · dy (co4 × cols)
-                    if count == 1 {
-                        sgemm1(false, false, cin, cols, co4, wt, co4, dy.pointer, cols, 0, dx + s0 * cin * hw + p0, hw)
-                    } else {
-                        sgemm1(false, false, cin, cols, co4, wt, co4, dy.pointer, cols, 0, dxbuf!.pointer, cols)
-                        for j in 0..<count {
-                            copyRows(dxbuf!.pointer + j * hw, lds: cols, dx + (s0 + j) * cin * hw, ldd: hw, rows: cin, count: hw)
-                        }
-                    }
+                    sgemm1(false, false, cin, cols, co4, wt, co4, dy.pointer, cols, 0, dx + sample * cin * hw + p0, hw)
                 }
                 if let dwPart {
                     // dW (cin × co4) += x (cin × cols) · dyᵀ
-                    let (a, lda) = inputBlock(x, first: s0, count: count, rows: rows, xbuf?.pointer)
-                    sgemm1(false, true, cin, co4, cols, a, lda, dy.pointer, cols, first ? 0 : 1, dwPart, co4)
+                    sgemm1(false, true, cin, co4, cols, x + sample * cin * hw + p0, hw, dy.pointer, cols,
+                           first ? 0 : 1, dwPart, co4)
                     first = false
                 }
             }
