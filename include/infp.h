@@ -253,6 +253,8 @@ typedef struct infp_fit_params {
     infp_progress_fn progress;   /* optional: fraction of the run done */
     infp_train_callback on_step; /* optional: statistics after every step */
     void *user;                  /* passed to both callbacks */
+    float max_minutes;           /* time budget: stop after the step that exceeds it, as a
+                                    normal end of the run; 0 means no limit */
 } infp_fit_params;
 
 infp_fit_params infp_fit_default_params(void);

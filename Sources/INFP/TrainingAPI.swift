@@ -25,7 +25,8 @@ func readVideo(_ p: UnsafePointer<infp_video>, _ config: ModelConfig, _ name: St
 public func infp_fit_default_params() -> infp_fit_params {
     infp_fit_params(size: MemoryLayout<infp_fit_params>.size, epochs: 0, batch_size: 0, learning_rate: 0,
                     milestones: (0, 0, 0, 0, 0, 0, 0, 0), n_milestones: -1, gamma: 0, seed: 0,
-                    checkpoint_every: 0, checkpoint_path: nil, resume_path: nil, progress: nil, on_step: nil, user: nil)
+                    checkpoint_every: 0, checkpoint_path: nil, resume_path: nil, progress: nil, on_step: nil, user: nil,
+                    max_minutes: 0)
 }
 
 /// Training options from the caller's params, with the documented defaults for zeros.
@@ -50,6 +51,8 @@ func trainingOptions(_ p: infp_fit_params) throws -> TrainingOptions {
     guard p.checkpoint_every >= 0 else { throw APIError.invalid("checkpoint_every is \(p.checkpoint_every)") }
     o.checkpointEvery = Int(p.checkpoint_every)
     o.checkpointPath = p.checkpoint_path.map { String(cString: $0) }
+    guard p.max_minutes >= 0, p.max_minutes.isFinite else { throw APIError.invalid("max_minutes is \(p.max_minutes)") }
+    o.maxMinutes = Double(p.max_minutes)
     if o.checkpointEvery > 0 && o.checkpointPath == nil {
         throw APIError.invalid("checkpoint_every is \(o.checkpointEvery) but checkpoint_path is NULL")
     }

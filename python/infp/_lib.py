@@ -116,7 +116,7 @@ class FitParams(Structure):
     _fields_ = [("size", c_size_t), ("epochs", c_int32), ("batch_size", c_int32), ("learning_rate", c_float),
                 ("milestones", c_int32 * 8), ("n_milestones", c_int32), ("gamma", c_float), ("seed", c_uint64),
                 ("checkpoint_every", c_int32), ("checkpoint_path", c_char_p), ("resume_path", c_char_p),
-                ("progress", ProgressFn), ("on_step", TrainCallback), ("user", c_void_p)]
+                ("progress", ProgressFn), ("on_step", TrainCallback), ("user", c_void_p), ("max_minutes", c_float)]
 
 _F32P = POINTER(c_float)
 _I64P = POINTER(c_int64)

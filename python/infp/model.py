@@ -257,7 +257,7 @@ class Model:
 
     def fit(self, videos, epochs: int = 150, batch_size: int = 8, lr: float = 2e-4, milestones=(100, 120),
             gamma: float = 0.5, seed: int = 0, callback=None, progress: bool = True, resume=None,
-            checkpoint_every: int = 0, checkpoint_path=None):
+            checkpoint_every: int = 0, checkpoint_path=None, max_minutes: float = 0):
         """Learns normal motion from normal videos (spec §4: 5-frame clips, Adam, multi-step
         learning rate). Each call is one run with a fresh optimizer; ``resume`` continues a
         run saved with ``checkpoint_path`` exactly where it stopped, up to ``epochs``.
@@ -268,6 +268,8 @@ class Model:
                 step, loss, epoch_mean_loss, clips_per_second, learning_rate); returning
                 False stops training (raises InfpError with status "cancelled").
             progress: show a tqdm progress bar (if tqdm is installed).
+            max_minutes: a time budget; training ends normally after the step that exceeds it
+                (the last entry of the returned losses is then a partial epoch's mean).
         Returns:
             list of the mean loss of each epoch run.
         """
@@ -285,6 +287,7 @@ class Model:
         params.checkpoint_every = checkpoint_every
         params.checkpoint_path = _path(checkpoint_path) if checkpoint_path else None
         params.resume_path = _path(resume) if resume else None
+        params.max_minutes = max_minutes
 
         bar = None
         if progress:
@@ -298,8 +301,10 @@ class Model:
         def on_step(stats_ptr, _user):
             st = stats_ptr.contents
             stats = {k: getattr(st, k) for k, _ in TrainStats._fields_ if k != "size"}
-            if st.step == st.steps_per_epoch:
+            if st.step == 1:
                 epoch_losses.append(st.epoch_mean_loss)
+            else:
+                epoch_losses[-1] = st.epoch_mean_loss
             if bar is not None:
                 if bar.total is None:
                     bar.total = st.epochs * st.steps_per_epoch

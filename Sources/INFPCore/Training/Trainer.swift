@@ -9,6 +9,9 @@ public struct TrainingOptions: Equatable {
     /// Save a checkpoint (weights, optimizer, progress) every this many epochs; 0 = never.
     public var checkpointEvery = 0
     public var checkpointPath: String? = nil
+    /// Stop after the step that exceeds this many minutes of training (0 = no limit). The run
+    /// then ends normally, with a checkpoint if checkpoints are on.
+    public var maxMinutes: Double = 0
 
     public init() {}
 }
@@ -91,7 +94,9 @@ public final class Trainer {
         }
         let stepsPerEpoch = clips.count / b  // drop_last
         var epochLosses: [Float] = []
-        while epoch < options.epochs {
+        let runStart = Trainer.now()
+        var outOfTime = false
+        while epoch < options.epochs && !outOfTime {
             let e = epoch
             optimizer.learningRate = options.schedule.rate(epoch: e)
             let order = epochOrder(clips, epoch: e)
@@ -108,6 +113,16 @@ public final class Trainer {
                 if !onStep(progress) {
                     throw TrainingError(kind: .cancelled, description: "training cancelled at epoch \(e + 1), step \(s + 1)")
                 }
+                if options.maxMinutes > 0 && Trainer.now() - runStart > options.maxMinutes * 60 {
+                    outOfTime = true
+                    epochLosses.append(Float(sum / Double(s + 1)))
+                    break
+                }
+            }
+            if outOfTime {
+                // A partial epoch: progress stays at the last whole epoch, weights are kept.
+                if options.checkpointEvery > 0, let path = options.checkpointPath { try save(to: path) }
+                break
             }
             epochLosses.append(Float(sum / Double(stepsPerEpoch)))
             epoch = e + 1
