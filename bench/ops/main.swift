@@ -7,9 +7,16 @@
 // --cpu-clock times with the process CPU clock and --min takes the fastest sample: both only
 // for comparing variants on a machine busy with other work (the figures are wall-clock medians).
 //
-// Every figure is the median of several timed runs after a warm-up. "ratio" is our GFLOP/s
-// over the GFLOP/s of sgemm doing the same GEMMs as single calls (the best of OpenBLAS with
-// its own threads and Gemm.sgemm with ours); "ratio_1024" is over sgemm 1024³.
+// Every figure is the median of several timed runs after a warm-up, each run a few calls of
+// at least 20 ms; a layer and its reference are sampled in turn so that a busy machine slows
+// both alike. "ratio" is our GFLOP/s over that of sgemm doing the layer's GEMMs as single
+// calls on the whole batch (the faster of OpenBLAS with its own `threads` threads and
+// Gemm.sgemm with ours, both printed as "sgemm" lines for each shape): forward W·col, backward
+// dW = gOut·colᵀ plus dcol = Wᵀ·gOut. "ratio_1024" is over sgemm 1024³. Backward times
+// exclude the recorded forward pass that precedes each call; its FLOPs count dx and dW.
+//
+// Package.swift: .executableTarget(name: "infp-bench-ops", dependencies: ["INFPCore", "CBLAS"],
+//                                  path: "bench/ops", swiftSettings: kernelFlags)
 import Glibc
 import CBLAS
 import INFPCore
@@ -151,13 +158,18 @@ struct GemmCall {
     }
 }
 
-/// The faster of the two single-call sgemms for a shape (decided once per shape).
+/// The faster of the two single-call sgemms for a shape, decided once per shape (and printed:
+/// one "sgemm" line per implementation).
 var bestCache: [String: Bool] = [:]
 func bestGemm(_ g: GemmCall) -> Timed {
     let key = "\(g.transA) \(g.transB) \(g.m) \(g.n) \(g.k)"
     if bestCache[key] == nil {
-        let t = measure([g.timed(blas: true), g.timed(blas: false)], runs: 3)
+        let t = measure([g.timed(blas: true), g.timed(blas: false)], runs: quick ? 3 : 5)
         bestCache[key] = t[0] <= t[1]
+        for (impl, seconds) in [("openblas", t[0]), ("Gemm.sgemm", t[1])] {
+            json([("op", "sgemm"), ("impl", impl), ("transA", g.transA ? 1 : 0), ("transB", g.transB ? 1 : 0),
+                  ("m", g.m), ("n", g.n), ("k", g.k), ("threads", threads), ("gflops", gflops(g.flops, seconds))])
+        }
     }
     return g.timed(blas: bestCache[key]!)
 }
@@ -204,7 +216,7 @@ func report(op: String, layer: String, shape: String, batch: Int, flops: Double,
     }
 }
 
-// MARK: layers of the small preset
+// MARK: layers of a preset
 
 struct ConvCase {
     let layer: String

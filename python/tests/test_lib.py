@@ -106,10 +106,10 @@ def test_infp_library_not_a_library(tmp_path):
     assert "cannot load" in r.stderr
 
 
-def test_demo_runs():
-    r = run_python("import sys, infp.__main__ as m; sys.exit(m.main(['demo', '--threads', '1']))")
+def test_selftest_runs():
+    r = run_python("import sys, infp.__main__ as m; sys.exit(m.main(['selftest', '--threads', '1']))")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "demo ok" in r.stdout
+    assert "selftest ok" in r.stdout
 
 
 HEADER = PYTHON_DIR.parent / "include" / "infp.h"

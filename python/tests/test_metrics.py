@@ -283,10 +283,6 @@ def test_metric_errors_nan_scores(where):
     raises_with_message(metrics.macro_auc, [scores], [labels], match="NaN")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: frame_auc/macro_auc silently return 0.5 when a video's first PSNR is NaN (or all "
-    "are NaN): FrameAUC.swift normalises with psnr.min()/max(), which keep a leading NaN, so "
-    "'hi > lo' fails and the video is treated as flat. Remove this marker once fixed."))
 @pytest.mark.parametrize("fn", [metrics.frame_auc, metrics.macro_auc])
 @pytest.mark.parametrize("scores", [[np.nan, 1.0, 2.0, 3.0], [np.nan] * 4])
 def test_metric_errors_leading_nan_score(fn, scores):

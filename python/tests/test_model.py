@@ -17,24 +17,6 @@ H, W = 32, 48  # tiny preset
 OFFICIAL_NAMES = Path(__file__).resolve().parents[2] / "Tests" / "fixtures" / "official-state-dict.txt"
 
 
-def _state_api_bug():
-    """Model.state_dict / load_state_dict / loss_and_grads share Model._entries; report a failure
-    there once (as an expected failure of the tests that need it) instead of in every test."""
-    try:
-        with Model("tiny") as m:
-            m.state_dict()
-    except NameError as e:
-        return str(e)
-    return None
-
-
-STATE_BUG = _state_api_bug()
-needs_state_api = pytest.mark.xfail(
-    STATE_BUG is not None, raises=NameError, strict=True,
-    reason=f"library bug: Model._entries raises NameError ({STATE_BUG}): python/infp/model.py uses "
-           "ctypes.c_int without importing it, so state_dict, load_state_dict and loss_and_grads fail")
-
-
 def clips_like(rng, b=2, scale=1.0):
     return (scale * rng.uniform(-1, 1, (b, 4, 3, H, W))).astype(np.float32)
 
@@ -209,10 +191,6 @@ def test_predict_converts_float64(rng):
         np.testing.assert_array_equal(m.predict(xf), m.predict(x))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library gap: predict silently accepts integer (e.g. uint8 pixel) and complex clips and casts them "
-    "to float32 (complex only with a ComplexWarning), although it needs float in [-1, 1]; videos of the "
-    "wrong dtype are rejected with a clear ValueError. Remove this marker once predict rejects them."))
 @pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.complex64])
 def test_predict_rejects_wrong_dtypes(dtype):
@@ -256,7 +234,6 @@ def test_save_load_round_trip(rng, tmp_path):
         assert np.any(a["up8.bn.running_mean"] != 0)
 
 
-@needs_state_api
 def test_save_load_round_trip_state_dict(rng, tmp_path):
     with trained_model(rng) as m:
         m.save(tmp_path / "m.safetensors")
@@ -390,7 +367,6 @@ def test_save_to_missing_folder(tmp_path):
 
 # ---- state_dict ------------------------------------------------------------------------------
 
-@needs_state_api
 def test_state_dict_released_names():
     with Model("tiny", seed=0) as m:
         sd = m.state_dict()
@@ -426,7 +402,6 @@ def test_state_dict_released_names():
                if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) == n_params
 
 
-@needs_state_api
 @pytest.mark.skipif(not OFFICIAL_NAMES.is_file(), reason="not run from the repository")
 def test_state_dict_names_are_the_official_ones_in_order():
     official = [line.split()[0] for line in OFFICIAL_NAMES.read_text().splitlines()
@@ -441,7 +416,6 @@ def test_state_dict_names_are_the_official_ones_in_order():
     assert reduced == [n for n in names if not n.startswith(("fusion.", "filter."))]
 
 
-@needs_state_api
 def test_state_dict_matches_the_saved_file(tmp_path):
     with trained_model(np.random.default_rng(5)) as m:
         sd = m.state_dict()
@@ -453,7 +427,6 @@ def test_state_dict_matches_the_saved_file(tmp_path):
         np.testing.assert_array_equal(tensors[k], sd[k], err_msg=k)
 
 
-@needs_state_api
 def test_state_dict_returns_copies():
     with Model("tiny", seed=0) as m:
         sd = m.state_dict()
@@ -461,7 +434,6 @@ def test_state_dict_returns_copies():
         assert not np.any(m.state_dict()["final.2.weight"] == 123.0)
 
 
-@needs_state_api
 def test_load_state_dict_round_trip(rng):
     x = clips_like(rng)
     with trained_model(rng) as src, Model("tiny", seed=11) as dst:
@@ -474,7 +446,6 @@ def test_load_state_dict_round_trip(rng):
         assert b["up8.bn.num_batches_tracked"] == 2
 
 
-@needs_state_api
 def test_modifying_one_weight_changes_predictions(rng):
     x = clips_like(rng)
     with Model("tiny", seed=0) as m:
@@ -491,7 +462,6 @@ def test_modifying_one_weight_changes_predictions(rng):
         np.testing.assert_array_equal(m.predict(x), before)
 
 
-@needs_state_api
 def test_load_state_dict_errors():
     with Model("tiny", seed=0) as m:
         sd = m.state_dict()
@@ -509,7 +479,6 @@ def test_load_state_dict_errors():
 
 # ---- loss_and_grads -------------------------------------------------------------------------
 
-@needs_state_api
 def test_loss_and_grads_covers_every_parameter(rng):
     x, g = clips_like(rng), targets_like(rng)
     with Model("tiny", seed=0) as m:
@@ -542,11 +511,10 @@ def test_loss_and_grads_rejects_bad_targets(rng):
             m.loss_and_grads(clips_like(rng), targets_like(rng, b=3))
         bad = targets_like(rng)
         bad[0, 0, 0, 0] = np.nan
-        with pytest.raises(InfpError, match="not finite"):
+        with pytest.raises(InfpError, match="targets holds a non-finite value"):
             m.loss_and_grads(clips_like(rng), bad)
 
 
-@needs_state_api
 @pytest.mark.parametrize("name", ["final.2.weight", "final.1.bn.weight"])
 def test_loss_and_grads_finite_differences(rng, name):
     """d loss / d eps of loss(w ± eps·u) along the unit gradient direction u equals |grad|, and

@@ -92,21 +92,6 @@ def test_fit_changes_the_weights(tmp_path):
     assert after["up8.bn.num_batches_tracked"] == 4
 
 
-def _state_api_bug():
-    try:
-        with Model("tiny") as m:
-            m.state_dict()
-    except NameError as e:
-        return str(e)
-    return None
-
-
-STATE_BUG = _state_api_bug()
-
-
-@pytest.mark.xfail(STATE_BUG is not None, raises=NameError, strict=True,
-                   reason=f"library bug: Model.state_dict raises NameError ({STATE_BUG}): python/infp/model.py "
-                          "uses ctypes.c_int without importing it")
 def test_fit_same_seed_same_state_dict():
     states = []
     for _ in range(2):

@@ -16,7 +16,7 @@ public enum FrameEvaluation {
         var allLabels: [Int] = [], allScores: [Double] = []
         for (v, (p, l)) in zip(psnr, labels).enumerated() {
             if let k = p.firstIndex(where: { !$0.isFinite }) {
-                throw ROC.InputError(description: "video \(v): score \(k) is \(p[k]); scores must be finite")
+                throw ROC.InputError(description: "video \(v): score \(k) is \(p[k].isNaN ? "NaN" : "infinite"); scores must be finite")
             }
             let aligned: ArraySlice<Int>
             if l.count == p.count + skip { aligned = l[skip...] }
