@@ -1,7 +1,8 @@
 # infp: build, test and demo entry points.
 #
 #   make demo    install what is missing, build libinfp.so, run `python3 -m infp demo`
-#   make test    install what is missing, build, run every test (Swift, C/C++, exports, Python)
+#   make test    install what is missing, build, run every test (Swift, C/C++, exports, Python,
+#                the quickstart notebook at a tiny size)
 #   make lib     release build of libinfp.so (static Swift runtime, only infp_* exported),
 #                checked and copied to python/infp/libinfp.so
 #   make bench   run the scripts under bench/
@@ -39,10 +40,10 @@ SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo
 APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-dev
 
 .PHONY: help deps deps-system deps-python lib check-lib test test-swift test-examples \
-        test-exports test-python demo bench clean
+        test-exports test-python test-notebook demo bench clean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- dependencies ---------------------------------------------------------------------------
 
@@ -64,6 +65,9 @@ deps-python:
 	@$(PYTHON) -c 'import numpy, pytest, PIL, scipy, sklearn, tqdm' 2>/dev/null || { \
 	    echo "deps: pip install numpy pytest pillow scipy scikit-learn tqdm"; \
 	    $(PYTHON) -m pip install -q --disable-pip-version-check numpy pytest pillow scipy scikit-learn tqdm; }
+	@$(PYTHON) -c 'import nbclient, nbformat, ipykernel, matplotlib' 2>/dev/null || { \
+	    echo "deps: pip install nbclient nbformat ipykernel matplotlib (notebook example)"; \
+	    $(PYTHON) -m pip install -q --disable-pip-version-check nbclient nbformat ipykernel matplotlib; }
 
 # ---- the library ----------------------------------------------------------------------------
 
@@ -86,7 +90,7 @@ check-lib:
 
 # ---- tests ----------------------------------------------------------------------------------
 
-test: deps lib test-swift test-examples test-exports test-python
+test: deps lib test-swift test-examples test-exports test-python test-notebook
 	@echo "make test: all passed"
 
 test-swift:
@@ -104,15 +108,44 @@ $(EXAMPLES_DIR)/ops_demo_cpp: examples/cpp/ops_demo.cpp include/infp.h $(LIB)
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude $< -o $@ \
 	    -L$(RELEASE_DIR) -linfp -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 
-test-examples: $(EXAMPLES_DIR)/ops_demo_c $(EXAMPLES_DIR)/ops_demo_cpp
+$(EXAMPLES_DIR)/line_monitor_c: examples/c/line_monitor.c include/infp.h $(LIB)
+	@mkdir -p $(EXAMPLES_DIR)
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude $< -o $@ \
+	    -L$(RELEASE_DIR) -linfp -lm -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
+
+$(EXAMPLES_DIR)/line_monitor_cpp: examples/cpp/line_monitor.cpp include/infp.h $(LIB)
+	@mkdir -p $(EXAMPLES_DIR)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude $< -o $@ \
+	    -L$(RELEASE_DIR) -linfp -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
+
+# Data of the line monitors (a calibrated tiny checkpoint and a raw video with an anomaly),
+# written by Python with the library under test.
+LINE_DATA := $(EXAMPLES_DIR)/line
+$(LINE_DATA)/line_video.infpraw: examples/make_example_data.py $(LIB)
+	$(PYTHON) examples/make_example_data.py $(LINE_DATA)
+
+# The monitors must exit 0 and report the anomaly as an alert.
+test-examples: $(EXAMPLES_DIR)/ops_demo_c $(EXAMPLES_DIR)/ops_demo_cpp \
+               $(EXAMPLES_DIR)/line_monitor_c $(EXAMPLES_DIR)/line_monitor_cpp $(LINE_DATA)/line_video.infpraw
 	env -i PATH=/usr/bin:/bin $(EXAMPLES_DIR)/ops_demo_c
 	env -i PATH=/usr/bin:/bin $(EXAMPLES_DIR)/ops_demo_cpp
+	env -i PATH=/usr/bin:/bin $(EXAMPLES_DIR)/line_monitor_c $(LINE_DATA)/line_model.safetensors \
+	    $(LINE_DATA)/line_video.infpraw | tee $(LINE_DATA)/c.out
+	grep -q 'ALERT event 1 starts' $(LINE_DATA)/c.out
+	env -i PATH=/usr/bin:/bin $(EXAMPLES_DIR)/line_monitor_cpp $(LINE_DATA)/line_model.safetensors \
+	    $(LINE_DATA)/line_video.infpraw | tee $(LINE_DATA)/cpp.out
+	grep -q 'ALERT event 1 starts' $(LINE_DATA)/cpp.out
 
 test-exports:
 	tools/check_exports.sh include/infp.h $(LIB)
 
 test-python:
 	cd python && $(PYTHON) -m pytest -q tests
+
+# examples/notebooks/quickstart.ipynb, executed headless (nbclient) at a tiny size; the runner
+# uses a kernel of this $(PYTHON) (no `ipykernel install` needed) and checks figures and AUC.
+test-notebook:
+	$(PYTHON) examples/notebooks/run_notebook.py
 
 # ---- demo, benchmarks -----------------------------------------------------------------------
 
@@ -129,7 +162,7 @@ bench: deps lib
 	    found=1; echo "bench: $$t" >&2; \
 	    $(SWIFT) run -c release --scratch-path .build-bench $$t $(BENCH_ARGS); \
 	done; \
-	for f in bench/*.py bench/*.sh; do \
+	for f in bench/*.py bench/*.sh bench/*/*.py; do \
 	    [ -f "$$f" ] || continue; found=1; echo "bench: $$f" >&2; \
 	    case "$$f" in *.py) $(PYTHON) "$$f" ;; *.sh) bash "$$f" ;; esac; \
 	done; \

@@ -20,6 +20,7 @@ let package = Package(
         .target(name: "CINFP", path: "Sources/CINFP"),
         .target(name: "INFPCore", dependencies: ["CBLAS", "CFFTW"], swiftSettings: kernelFlags),
         .target(name: "INFP", dependencies: ["INFPCore", "CINFP"], exclude: ["exports.map"], swiftSettings: kernelFlags),
+        .executableTarget(name: "infp-bench-ops", dependencies: ["INFPCore", "CBLAS"], path: "bench/ops", swiftSettings: kernelFlags),
         .executableTarget(name: "infp-bench-model", dependencies: ["INFPCore"], path: "bench/model", swiftSettings: kernelFlags),
         .testTarget(name: "INFPCoreTests", dependencies: ["INFPCore"]),
         .testTarget(name: "INFPTests", dependencies: ["INFP", "CINFP", "INFPCore"]),

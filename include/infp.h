@@ -130,7 +130,7 @@ infp_status infp_irfft2_backward(int32_t ndim, const int64_t *z_shape,
 
 /* An INFP network with its weights. Thread safety: infp_model_predict (and streams) may run
  * on several threads at once on one model; calls that change the model (loss_and_grads,
- * tensor_set, load into) are exclusive — the library serialises them with a lock. */
+ * tensor_set, fit, calibrate) are exclusive — the library serialises them with a lock. */
 typedef struct infp_model infp_model;
 
 typedef struct infp_model_params {
@@ -301,6 +301,109 @@ infp_status infp_frame_auc(const double *const *psnr, const int64_t *psnr_counts
 infp_status infp_macro_auc(const double *const *psnr, const int64_t *psnr_counts,
                            const int32_t *const *labels, const int64_t *label_counts,
                            int64_t n_videos, double *auc);
+
+/* ---- live streams: one camera, one frame at a time, calibrated alerts ------------------ */
+
+/* Pillow-compatible bicubic resize (as Image.resize(size, BICUBIC) and the Python loader,
+ * spec §4): antialiased when shrinking, bit-identical to Pillow's 8-bit path.
+ * src: height rows of width pixels of `channels` bytes — 3 (RGB), 4 (RGBA/RGBX, the 4th byte
+ * is ignored) or 1 (grey, replicated to RGB) — rows row_stride_bytes apart (0 means
+ * width * channels; otherwise >= width * channels). dst: out_height x out_width x 3 bytes,
+ * RGB, row-major; dst_count must equal out_height * out_width * 3. */
+infp_status infp_resize_rgb8(const uint8_t *src, int64_t height, int64_t width, int64_t channels,
+                             int64_t row_stride_bytes, uint8_t *dst, int64_t out_height,
+                             int64_t out_width, int64_t dst_count);
+
+/* Calibration of live alerts on normal footage. The anomaly score of a frame is the z-score
+ *     anomaly_score = (psnr_mean - psnr) / psnr_std
+ * (0 = a typical normal frame, higher = more anomalous), where psnr_mean and psnr_std are the
+ * mean and sample standard deviation (n - 1) of the PSNR of every scored frame (frames
+ * 4..n-1) of the normal videos. threshold is the (1 - false_alarm_rate) quantile of the
+ * normal frames' anomaly scores (linear interpolation, NumPy's default): about that fraction
+ * of normal frames score above it. Calibrate on normal footage not used for training, from
+ * the same camera; calibrate again after training. */
+typedef struct infp_calibration {
+    size_t size;            /* sizeof(infp_calibration), set by the caller */
+    float false_alarm_rate; /* per-frame rate asked for, in (0, 1) */
+    float psnr_mean;        /* dB */
+    float psnr_std;         /* dB */
+    float threshold;        /* on the anomaly score */
+    int64_t n_frames;       /* scored normal frames; 0 = the model is not calibrated */
+    int64_t n_videos;
+} infp_calibration;
+
+/* Scores the normal videos (each at the model's frame size, >= 5 frames), computes the
+ * calibration and stores it in the model: infp_model_save writes it into the checkpoint
+ * (__metadata__["infp_calibration"], JSON) and infp_model_load reads it back. out may be NULL.
+ * Streams created afterwards use it; existing streams keep the calibration they started with. */
+infp_status infp_model_calibrate(infp_model *model, const infp_video *normal_videos, int64_t n_videos,
+                                 float false_alarm_rate, infp_calibration *out);
+
+/* The model's calibration. An uncalibrated model is not an error: *out gets n_frames = 0,
+ * n_videos = 0 and NaN in every float field. out->size must be set. */
+infp_status infp_model_calibration(const infp_model *model, infp_calibration *out);
+
+/* Replaces the model's calibration with the caller's (e.g. a threshold tuned by hand; the
+ * fields are checked: finite, psnr_std >= 0, false_alarm_rate in [0, 1)), or removes it when
+ * calibration is NULL. */
+infp_status infp_model_set_calibration(infp_model *model, const infp_calibration *calibration);
+
+/* A live stream of one camera through a model. Thread safety: calls on one stream are
+ * serialised by a lock (use a stream from one thread at a time); several streams may share
+ * one model on different threads. The stream keeps its model alive: infp_model_free may come
+ * first. Each frame goes through the backbone once (the features of the last 4 frames are
+ * kept), so a frame costs one backbone pass plus fusion and decoder; its PSNR equals the batch
+ * infp_model_score of the same frames (to float rounding). */
+typedef struct infp_stream infp_stream;
+
+/* Alerts need no future frames. Outside an event, a frame exceeds when anomaly_score >
+ * threshold; an event starts on the min_event_frames-th exceeding frame in a row (that frame
+ * is the first with alert). Inside an event, a frame releases when anomaly_score <
+ * threshold - hysteresis; the event ends on the release_frames-th releasing frame in a row
+ * (that frame has event_ended and no alert). */
+typedef struct infp_stream_params {
+    size_t size;              /* sizeof(infp_stream_params) */
+    int32_t n_threads;        /* worker threads of this stream's pushes; 0 means the model's */
+    int32_t min_event_frames; /* >= 1; 0 means 2 */
+    int32_t release_frames;   /* >= 1; 0 means 3 */
+    float hysteresis;         /* z units; 0 means 0.5; negative means none (0) */
+    float threshold_override; /* 0 means the calibration's threshold; otherwise this threshold
+                                 (z units; needs a calibrated model) */
+} infp_stream_params;
+
+infp_stream_params infp_stream_default_params(void);
+
+/* A stream on a model. An uncalibrated model gives PSNRs but no anomaly score (NaN) and never
+ * alerts (a warning is logged). The stream uses the model's calibration at creation. */
+infp_status infp_stream_create(infp_model *model, const infp_stream_params *params, infp_stream **out);
+
+typedef struct infp_stream_result {
+    size_t size;          /* sizeof(infp_stream_result), set by the caller */
+    int64_t frame_index;  /* 0-based index of the pushed frame since creation or reset */
+    bool has_score;       /* false for the first 4 frames (nothing to predict them from) */
+    float psnr;           /* dB, higher = more normal; NaN without a score */
+    float anomaly_score;  /* (psnr_mean - psnr) / psnr_std; NaN without score or calibration */
+    float threshold;      /* threshold in use; NaN without calibration */
+    bool alert;           /* the frame is part of an event */
+    bool event_started;   /* an event starts on this frame */
+    bool event_ended;     /* the event ended on this frame (this frame is not alerted) */
+    int64_t event_id;     /* 1-based number of the event this frame starts, is in or ends; else 0 */
+} infp_stream_result;
+
+/* Pushes one frame: height x width pixels of `channels` bytes (3 RGB, 4 RGBA/RGBX, 1 grey),
+ * rows row_stride_bytes apart (0 means width * channels), any size: resized to the model's
+ * size as infp_resize_rgb8 does (the same resize as the Python loader). result receives the
+ * frame's scores. error_map: NULL (error_map_count 0), or the model's height x width floats
+ * receiving, per pixel, the mean over RGB of the squared prediction error on [0, 1] images
+ * (zeros while has_score is false). */
+infp_status infp_stream_push(infp_stream *stream, const uint8_t *pixels, int64_t height, int64_t width,
+                             int64_t channels, int64_t row_stride_bytes, infp_stream_result *result,
+                             float *error_map, int64_t error_map_count);
+
+/* Forgets past frames and events: the next frame is frame 0 again (e.g. after a camera gap). */
+infp_status infp_stream_reset(infp_stream *stream);
+
+void infp_stream_free(infp_stream *stream);
 
 #ifdef __cplusplus
 }

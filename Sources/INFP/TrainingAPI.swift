@@ -68,6 +68,9 @@ public func infp_model_fit(_ model: OpaquePointer?, _ videos: UnsafePointer<infp
         let options = try trainingOptions(p)
         let list = try readVideos(videos, nVideos, h.model.config)
         try h.lock.writing {
+            if h.model.calibration != nil {
+                log(.warning, "infp_model_fit: the model's calibration predates this training; calibrate again (infp_model_calibrate) before relying on alerts")
+            }
             let trainer = Trainer(model: h.model, options: options)
             if let resume = p.resume_path {
                 let path = String(cString: resume)

@@ -75,6 +75,10 @@ final class ConvTests: XCTestCase {
         (3, 3, 8, 9, 4, 3, 2, 2, 2, 1),
         (1, 3, 7, 7, 2, 5, 5, 1, 2, 1),
         (3, 2, 5, 6, 3, 3, 3, 3, 4, 2),
+        // wide rows: the vector paths of stride-2 gathers and scatters
+        (3, 3, 7, 41, 4, 3, 3, 2, 1, 1),
+        (1, 3, 6, 40, 4, 1, 1, 2, 0, 1),
+        (3, 2, 5, 45, 3, 3, 3, 2, 2, 2),
     ]
 
     // MARK: forward
@@ -160,6 +164,8 @@ final class ConvTests: XCTestCase {
             (1, 3, 6, 5, 2, 1, 1, 0, 1),
             (3, 3, 6, 5, 2, 1, 1, 0, 1),
             (2, 3, 6, 5, 2, 1, 2, 0, 1),
+            (3, 2, 5, 39, 2, 3, 2, 1, 1),
+            (2, 2, 4, 37, 2, 1, 2, 0, 1),
         ]
         // dx by col2im (never flip) and, for stride 1, as a convolution with flipped weights.
         let saved = ConvGeometry.flipRatio

@@ -9,6 +9,7 @@ Modules:
     infp.data: synthetic production lines, the IPAD loader, model inputs and clips, raw video files.
     infp.metrics: frame-level AUC (the field's protocol), ROC AUC and curve.
     infp.ops: single operations (conv2d, rfft2, irfft2 and their gradients) on NumPy arrays.
+    infp.stream: live streams (one frame at a time, calibrated alerts) and the resize they use.
 """
 
 from ._lib import InfpError, LibraryError, check_version as _check_version
@@ -20,8 +21,9 @@ __version__ = "0.1.0"
 library_version: str = _c.infp_version().decode()
 _check_version(library_version, __version__, library_path)
 
-from . import data, metrics, ops  # noqa: E402  (after the version check)
+from . import data, metrics, ops, stream  # noqa: E402  (after the version check)
 from .model import Model  # noqa: E402
+from .stream import Stream, StreamResult  # noqa: E402
 
-__all__ = ["InfpError", "LibraryError", "Model", "data", "metrics", "ops", "library_path", "library_version",
+__all__ = ["InfpError", "LibraryError", "Model", "Stream", "StreamResult", "data", "stream", "metrics", "ops", "library_path", "library_version",
            "__version__"]

@@ -15,7 +15,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_double, c
 from pathlib import Path
 
 __all__ = [
-    "InfpError", "LibraryError", "Conv2dParams", "ModelParams", "Video", "TrainStats", "TrainCallback", "FitParams", "LogFn", "ProgressFn", "lib", "library_path",
+    "InfpError", "LibraryError", "Conv2dParams", "ModelParams", "Video", "TrainStats", "TrainCallback", "FitParams",
+    "Calibration", "StreamParams", "StreamResult", "LogFn", "ProgressFn", "lib", "library_path",
     "check", "last_error", "status_name", "check_version",
     "OK", "ERR_INVALID_ARGUMENT", "ERR_SHAPE_MISMATCH", "ERR_IO", "ERR_FORMAT",
     "ERR_OUT_OF_MEMORY", "ERR_INTERNAL", "ERR_CANCELLED", "FFT_BACKWARD", "FFT_ORTHO",
@@ -118,11 +119,32 @@ class FitParams(Structure):
                 ("checkpoint_every", c_int32), ("checkpoint_path", c_char_p), ("resume_path", c_char_p),
                 ("progress", ProgressFn), ("on_step", TrainCallback), ("user", c_void_p), ("max_minutes", c_float)]
 
+class Calibration(Structure):
+    """infp_calibration."""
+    _fields_ = [("size", c_size_t), ("false_alarm_rate", c_float), ("psnr_mean", c_float), ("psnr_std", c_float),
+                ("threshold", c_float), ("n_frames", c_int64), ("n_videos", c_int64)]
+
+
+class StreamParams(Structure):
+    """infp_stream_params."""
+    _fields_ = [("size", c_size_t), ("n_threads", c_int32), ("min_event_frames", c_int32), ("release_frames", c_int32),
+                ("hysteresis", c_float), ("threshold_override", c_float)]
+
+
+class StreamResult(Structure):
+    """infp_stream_result."""
+    _fields_ = [("size", c_size_t), ("frame_index", c_int64), ("has_score", c_bool), ("psnr", c_float),
+                ("anomaly_score", c_float), ("threshold", c_float), ("alert", c_bool), ("event_started", c_bool),
+                ("event_ended", c_bool), ("event_id", c_int64)]
+
+
 _F32P = POINTER(c_float)
 _I64P = POINTER(c_int64)
 _I32P = POINTER(c_int32)
 _F64P = POINTER(c_double)
+_U8P = POINTER(c_uint8)
 _MODEL = c_void_p  # infp_model *
+_STREAM = c_void_p  # infp_stream *
 
 # name: (restype, argtypes), exactly as in include/infp.h.
 _SIGNATURES = {
@@ -161,6 +183,17 @@ _SIGNATURES = {
     "infp_model_fit": (c_int, [_MODEL, POINTER(Video), c_int64, POINTER(FitParams)]),
     "infp_model_train_step": (c_int, [_MODEL, _F32P, _I64P, _F32P, _I64P, c_float, _F32P]),
     "infp_model_score": (c_int, [_MODEL, POINTER(Video), _F32P, c_int64]),
+    # live streams
+    "infp_resize_rgb8": (c_int, [_U8P, c_int64, c_int64, c_int64, c_int64, _U8P, c_int64, c_int64, c_int64]),
+    "infp_model_calibrate": (c_int, [_MODEL, POINTER(Video), c_int64, c_float, POINTER(Calibration)]),
+    "infp_model_calibration": (c_int, [_MODEL, POINTER(Calibration)]),
+    "infp_model_set_calibration": (c_int, [_MODEL, POINTER(Calibration)]),
+    "infp_stream_default_params": (StreamParams, []),
+    "infp_stream_create": (c_int, [_MODEL, POINTER(StreamParams), POINTER(_STREAM)]),
+    "infp_stream_push": (c_int, [_STREAM, _U8P, c_int64, c_int64, c_int64, c_int64, POINTER(StreamResult),
+                                 _F32P, c_int64]),
+    "infp_stream_reset": (c_int, [_STREAM]),
+    "infp_stream_free": (None, [_STREAM]),
     # metrics
     "infp_roc_auc": (c_int, [_I32P, _F64P, c_int64, _F64P]),
     "infp_roc_curve": (c_int, [_I32P, _F64P, c_int64, _F64P, _F64P, _F64P, c_int64, _I64P]),

@@ -16,7 +16,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ._lib import FitParams, ModelParams, TrainCallback, TrainStats, Video, check, lib
+from ._lib import Calibration, FitParams, ModelParams, TrainCallback, TrainStats, Video, check, lib
 
 _F32P = POINTER(c_float)
 
@@ -356,3 +356,82 @@ class Model:
         out = np.empty(v.shape[0] - 4, dtype=np.float32)
         check(lib.infp_model_score(self._h, byref(self._c_video(v)), _f32(out), out.size))
         return out
+
+    # -- live streams and calibration ------------------------------------------------------
+
+    def calibrate(self, normal_videos, false_alarm_rate: float = 0.01) -> dict:
+        """Fixes the live-alert threshold on normal footage and stores it in the model (saved
+        with :meth:`save`, read back by :meth:`load`); streams created afterwards use it.
+
+        The anomaly score of a frame is ``(psnr_mean - psnr) / psnr_std`` (a z-score: 0 is a
+        typical normal frame, higher is more anomalous), with the mean and sample standard
+        deviation of the PSNRs of every scored frame (frames 4..n-1) of ``normal_videos``. The
+        threshold is the ``1 - false_alarm_rate`` quantile of their anomaly scores (linear
+        interpolation), so about that fraction of normal frames score above it; requiring
+        ``min_event_frames`` such frames in a row (:meth:`stream`) lowers the rate of alerts
+        further. Use normal videos that were not used for training, from the same camera.
+
+        Args:
+            normal_videos: list of uint8 RGB videos (n, H, W, 3), n >= 5; other frame sizes
+                are resized (Pillow bicubic).
+            false_alarm_rate: the per-frame rate in (0, 1).
+        Returns:
+            the calibration as a dict (see :attr:`calibration`).
+        """
+        vids = [self._video(v, f"normal_videos[{i}]") for i, v in enumerate(normal_videos)]
+        if not vids:
+            raise ValueError("calibrate needs at least one normal video")
+        for i, v in enumerate(vids):
+            if v.shape[0] < 5:
+                raise ValueError(f"normal_videos[{i}] has {v.shape[0]} frames; calibration needs at least 5 per video")
+        if not 0 < false_alarm_rate < 1:
+            raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
+        arr = (Video * len(vids))(*[self._c_video(v) for v in vids])
+        out = Calibration()
+        out.size = ctypes.sizeof(Calibration)
+        check(lib.infp_model_calibrate(self._h, arr, len(vids), false_alarm_rate, byref(out)))
+        return self._calibration_dict(out)
+
+    @staticmethod
+    def _calibration_dict(c: Calibration) -> dict:
+        return {"false_alarm_rate": float(c.false_alarm_rate), "psnr_mean": float(c.psnr_mean),
+                "psnr_std": float(c.psnr_std), "threshold": float(c.threshold), "n_frames": int(c.n_frames),
+                "n_videos": int(c.n_videos)}
+
+    @property
+    def calibration(self):
+        """The live-alert calibration as a dict (false_alarm_rate, psnr_mean, psnr_std in dB,
+        threshold on the anomaly score, n_frames, n_videos), or None if not calibrated.
+        Assign a dict with those keys (e.g. to change the threshold) or None to remove it."""
+        out = Calibration()
+        out.size = ctypes.sizeof(Calibration)
+        check(lib.infp_model_calibration(self._h, byref(out)))
+        return self._calibration_dict(out) if out.n_frames > 0 else None
+
+    @calibration.setter
+    def calibration(self, value) -> None:
+        if value is None:
+            check(lib.infp_model_set_calibration(self._h, None))
+            return
+        missing = {"psnr_mean", "psnr_std", "threshold"} - set(value)
+        if missing:
+            raise KeyError(f"a calibration needs {sorted(missing)}")
+        c = Calibration()
+        c.size = ctypes.sizeof(Calibration)
+        c.psnr_mean, c.psnr_std, c.threshold = value["psnr_mean"], value["psnr_std"], value["threshold"]
+        c.false_alarm_rate = value.get("false_alarm_rate", 0.0)
+        c.n_frames, c.n_videos = int(value.get("n_frames", 1)), int(value.get("n_videos", 1))
+        check(lib.infp_model_set_calibration(self._h, byref(c)))
+
+    def stream(self, **params) -> "Stream":
+        """A live stream through this model (:class:`infp.stream.Stream`): ``push(frame)``
+        one frame at a time and get its PSNR, anomaly score and alert state.
+
+            >>> with model.stream(min_event_frames=2, hysteresis=0.5) as s:
+            ...     r = s.push(frame)
+
+        Keyword args: threads, min_event_frames (2), release_frames (3), hysteresis (0.5),
+        threshold (None = the calibration's); see :class:`infp.stream.Stream`.
+        """
+        from .stream import Stream
+        return Stream(self, **params)

@@ -43,7 +43,8 @@ public enum Parallel {
             for i in 0..<n { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: n) { i in body(i) }
+        // Every iteration (the caller's included) runs with one thread: no nested parallelism.
+        DispatchQueue.concurrentPerform(iterations: n) { i in withThreads(1) { body(i) } }
     }
 
     /// Splits 0..<n into at most `threads` contiguous chunks and runs them in parallel.

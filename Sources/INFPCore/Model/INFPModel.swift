@@ -10,6 +10,9 @@ public final class INFPModel {
     let head: Head
     let fusion: MultiFeatureFusion?
     let filter: TrajectoryFilter?
+    /// Live-alert calibration on normal footage (Scoring/Calibration.swift); saved with the
+    /// model in the checkpoint's `__metadata__["infp_calibration"]`. Nil until calibrated.
+    public var calibration: Calibration?
 
     /// A freshly initialised model (released init policy, seeded).
     public init(config: ModelConfig, seed: UInt64 = 0) throws {

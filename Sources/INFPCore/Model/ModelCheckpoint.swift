@@ -1,6 +1,7 @@
 /// Saving and loading models as safetensors checkpoints (CONVENTIONS.md "Checkpoints"):
 /// the released state_dict names and shapes, `__metadata__` {"format": "infp",
-/// "infp_config": <config JSON>}, written atomically.
+/// "infp_config": <config JSON>, and "infp_calibration": <Calibration JSON> once calibrated},
+/// written atomically.
 extension INFPModel {
     public static let checkpointFormat = "infp"
 
@@ -16,7 +17,8 @@ extension INFPModel {
 
     /// Writes the model (plus `extra` tensors and metadata, e.g. optimizer state) atomically.
     public func save(to path: String, extra: [(String, SafeTensors.Value)] = [], metadata: [(String, String)] = []) throws {
-        let meta = [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)] + metadata
+        var meta = [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)] + metadata
+        if let calibration { meta.append((Calibration.metadataKey, calibration.json.serialized)) }
         try SafeTensors.write(path, tensors: checkpointTensors() + extra, metadata: meta)
     }
 
@@ -33,6 +35,11 @@ extension INFPModel {
         }
         let model = try INFPModel(config: config)
         try model.loadState(from: file, source: path, allowExtraPrefixes: allowExtraPrefixes)
+        if let text = file.metadata(Calibration.metadataKey) {
+            do { model.calibration = try Calibration.parse(text) } catch {
+                throw FileError.format("'\(path)' has an invalid \(Calibration.metadataKey): \(error)")
+            }
+        }
         return (model, file)
     }
 

@@ -1,5 +1,11 @@
 import Glibc
 
+/// Evaluation-mode backbone features of one frame: x1 (1, c(128), H/2, W/2),
+/// x2 (1, c(256), H/4, W/4), x8 (1, c(4096), H/8, W/8).
+public struct FrameFeatures {
+    public let x1: Tensor, x2: Tensor, x8: Tensor
+}
+
 extension INFPModel {
     /// Evaluation-mode predictions of frames 4..n−1 of a video given as (n, 3, H, W) in
     /// [−1, 1]: each frame goes through the backbone once, and each 4-frame window reuses
@@ -15,15 +21,52 @@ extension INFPModel {
         var start = 0
         while start < n - t {
             let b = min(batchSize, n - t - start)
-            var ctx = ForwardContext(training: false)
-            let windows = (x1: Self.windows(perFrame.x1, from: start, count: b, frames: t),
-                           x2: Self.windows(perFrame.x2, from: start, count: b, frames: t),
-                           x8: Self.windows(perFrame.x8, from: start, count: b, frames: t))
-            let pred = decode(windows, batch: b, &ctx)
+            let span = start..<start + b + t - 1
+            let pred = decodeWindows(x1: Self.frames(of: perFrame.x1, span), x2: Self.frames(of: perFrame.x2, span),
+                                     x8: Self.frames(of: perFrame.x8, span), count: b,
+                                     shapes: (Array(perFrame.x1.shape[1...]), Array(perFrame.x2.shape[1...]), Array(perFrame.x8.shape[1...])))
             (out.data + start * frameSize).update(from: pred.data, count: b * frameSize)
             start += b
         }
         return out
+    }
+
+    /// Evaluation-mode backbone features of one frame (1, 3, H, W) in [−1, 1], kept by live
+    /// streams so that each frame goes through the backbone once.
+    public func encodeFrame(_ frame: Tensor) -> FrameFeatures {
+        precondition(frame.shape == [1, config.imageChannels, config.height, config.width],
+                     "encodeFrame needs (1, \(config.imageChannels), \(config.height), \(config.width)), got \(frame.shape)")
+        var ctx = ForwardContext(training: false)
+        let f = backbone(frame, &ctx)
+        return FrameFeatures(x1: f.x1, x2: f.x2, x8: f.x8)
+    }
+
+    /// Evaluation-mode prediction (1, 3, H, W) of the frame after the `config.frames` frames
+    /// whose features are given, oldest first — the same computation as `predictVideo`.
+    public func predictNext(from window: [FrameFeatures]) -> Tensor {
+        precondition(window.count == config.frames, "predictNext needs \(config.frames) frames' features, got \(window.count)")
+        let first = window[0]
+        return decodeWindows(x1: window.map { UnsafePointer($0.x1.data) }, x2: window.map { UnsafePointer($0.x2.data) },
+                             x8: window.map { UnsafePointer($0.x8.data) }, count: 1,
+                             shapes: (Array(first.x1.shape[1...]), Array(first.x2.shape[1...]), Array(first.x8.shape[1...])))
+    }
+
+    /// Fusion and decoder (evaluation mode) of `count` windows over consecutive frames:
+    /// window i stacks the per-frame features at x·[i ..< i + T], of `shapes` (C, h, w).
+    func decodeWindows(x1: [UnsafePointer<Float>], x2: [UnsafePointer<Float>], x8: [UnsafePointer<Float>], count: Int,
+                       shapes s: (x1: [Int], x2: [Int], x8: [Int])) -> Tensor {
+        let t = config.frames
+        var ctx = ForwardContext(training: false)
+        let stacked = (x1: Self.windows(x1, count: count, frames: t, shape: s.x1),
+                       x2: Self.windows(x2, count: count, frames: t, shape: s.x2),
+                       x8: Self.windows(x8, count: count, frames: t, shape: s.x8))
+        return decode(stacked, batch: count, &ctx)
+    }
+
+    /// Pointers to frames `range` of per-frame features (n, C, h, w).
+    static func frames(of f: Tensor, _ range: Range<Int>) -> [UnsafePointer<Float>] {
+        let size = f.count / f.shape[0]
+        return range.map { UnsafePointer(f.data + $0 * size) }
     }
 
     /// Backbone features of every frame, in batches: (n, C, h, w) for x1, x2, x8.
@@ -42,13 +85,14 @@ extension INFPModel {
                 Tensor.concat(parts.map { $0.2 }, axis: 0))
     }
 
-    /// Windows start..start+count of per-frame features (n, C, h, w), stacked per window
-    /// along channels: (count, T·C, h, w).
-    static func windows(_ f: Tensor, from start: Int, count: Int, frames t: Int) -> Tensor {
-        let c = f.shape[1], h = f.shape[2], w = f.shape[3], frameSize = c * h * w
+    /// Windows of per-frame features, stacked per window along channels: window i holds the
+    /// frames `perFrame[i ..< i + t]` (each of `shape` (C, h, w)) → (count, T·C, h, w).
+    static func windows(_ perFrame: [UnsafePointer<Float>], count: Int, frames t: Int, shape: [Int]) -> Tensor {
+        precondition(perFrame.count >= count + t - 1, "windows: \(perFrame.count) frames cannot make \(count) windows of \(t)")
+        let c = shape[0], h = shape[1], w = shape[2], frameSize = c * h * w
         let out = Tensor(uninitialized: [count, t * c, h, w])
         for i in 0..<count {
-            (out.data + i * t * frameSize).update(from: f.data + (start + i) * frameSize, count: t * frameSize)
+            for j in 0..<t { (out.data + (i * t + j) * frameSize).update(from: perFrame[i + j], count: frameSize) }
         }
         return out
     }

@@ -370,7 +370,7 @@ struct ConvGeometry {
                                 if st == 1 {
                                     for j in lo..<hi { d[j] = sr[j] }
                                 } else {
-                                    for j in lo..<hi { d[j] = sr[j * st] }
+                                    gatherStrided(sr, st, d, lo, hi)
                                 }
                                 for j in hi..<wo { d[j] = 0 }
                             }
@@ -417,7 +417,7 @@ struct ConvGeometry {
                                 if st == 1 {
                                     for j in lo..<hi { d[j] += c[j] }
                                 } else {
-                                    for j in lo..<hi { d[j * st] += c[j] }
+                                    scatterAddStrided(c, d, st, lo, hi)
                                 }
                             }
                         }
@@ -454,7 +454,8 @@ struct ConvGeometry {
     /// transposed in channels (C, K, R, S), padding dil·(R−1) − pad. Its GEMMs have the inner
     /// dimension K·R·S instead of K and it writes dx once instead of adding R·S patch rows
     /// into it, which pays when K is small next to C.
-    /// Measured at the small preset: 1.1–1.6× faster for K ≤ C, even at K = 2C, slower above.
+    /// Measured at the small preset's 3×3 layers: 1.05–1.6× faster for K ≤ C, a wash at K = 2C,
+    /// slower for K > 2C (the gOut patch matrix grows with K).
     var prefersFlippedBackward: Bool {
         stride == 1 && r == s && r > 1 && pad <= dil * (r - 1) && k <= ConvGeometry.flipRatio * c
     }
@@ -579,6 +580,39 @@ struct ConvGeometry {
             }
         }
     }
+}
+
+/// d[j] = s[j·stride] for j in lo..<hi (stride 2 eight at a time; the 16-float loads stop
+/// short of s[2·(hi−1)], the last element read, so they never leave the row).
+@inline(__always)
+func gatherStrided(_ s: UnsafePointer<Float>, _ stride: Int, _ d: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int) {
+    var j = lo
+    if stride == 2 {
+        while j + 9 <= hi {
+            let v = UnsafeRawPointer(s + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(d + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+            j += 8
+        }
+    }
+    while j < hi { d[j] = s[j * stride]; j += 1 }
+}
+
+/// d[j·stride] += c[j] for j in lo..<hi (stride 2 eight at a time; the 16-float read-modify-
+/// writes stop short of d[2·(hi−1)], so they only touch the row's own elements).
+@inline(__always)
+func scatterAddStrided(_ c: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ stride: Int, _ lo: Int, _ hi: Int) {
+    var j = lo
+    if stride == 2 {
+        while j + 9 <= hi {
+            // d[2j ..< 2j+16]: the 8 targets at even lanes, odd lanes written back unchanged.
+            let p = UnsafeMutableRawPointer(d + 2 * j)
+            var v = p.loadUnaligned(as: SIMD16<Float>.self)
+            v.evenHalf += UnsafeRawPointer(c + j).loadUnaligned(as: SIMD8<Float>.self)
+            p.storeBytes(of: v, as: SIMD16<Float>.self)
+            j += 8
+        }
+    }
+    while j < hi { d[j * stride] += c[j]; j += 1 }
 }
 
 /// p[0..<count] = 0 (a loop: counts here are often tiny).
