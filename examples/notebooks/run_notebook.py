@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -44,7 +45,7 @@ EXPECTED_FIGURES = 5
 AUC_LINE = re.compile(r"^frame-level AUC:\s*(\S+)\s*$", re.MULTILINE)
 
 
-def fail(msg: str) -> "NoReturn":  # noqa: F821
+def fail(msg: str) -> NoReturn:
     print(f"run_notebook: FAILED: {msg}", file=sys.stderr)
     sys.exit(1)
 
@@ -117,15 +118,21 @@ def main(argv=None) -> int:
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=False,
                             resources={"metadata": {"path": str(args.notebook.parent)}})
     out_path = work / args.notebook.name
+    kernel_log = work / "kernel-stderr.log"  # the kernel's own messages (shown if a cell fails)
     t0 = time.perf_counter()
     error = None
-    try:
-        client.execute()
-    except CellExecutionError as e:
-        error = str(e)
-    except Exception as e:  # kernel died, timeout, ...
-        error = f"{type(e).__name__}: {e}"
+    with open(kernel_log, "wb") as log:
+        try:
+            client.execute(stdout=log, stderr=log)
+        except CellExecutionError as e:
+            error = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # the traceback without terminal colours
+        except Exception as e:  # kernel died, timeout, ...
+            error = f"{type(e).__name__}: {e}"
     elapsed = time.perf_counter() - t0
+    if error:
+        tail = kernel_log.read_text(errors="replace").strip().splitlines()[-30:]
+        if tail:
+            error += "\nkernel stderr (last lines):\n" + "\n".join(tail)
     nbformat.write(nb, str(out_path))
 
     problems = []
