@@ -288,12 +288,6 @@ final class FFTTests: XCTestCase {
     // MARK: Golden (optional)
 
     /// Compares with PyTorch outputs when another tool has written them; skipped otherwise.
-    func testGoldenIfPresent() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("golden/fft_cases.safetensors")
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: url.path), "no golden file \(url.path)")
-        throw XCTSkip("golden fft_cases.safetensors present but no reader is wired up yet")
-    }
 }
 
 extension SplitMix {

@@ -29,13 +29,17 @@ final class GoldenTests: XCTestCase {
     }
 
     func check(_ name: String) throws {
+        var worst: [String: Float] = [:]  // largest relative error per kind, printed for the record
+        defer { print("golden \(name): " + worst.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
         let (model, io) = try load(name)
         let clips = try tensor(io, "clips"), target = try tensor(io, "target")
 
         // Evaluation-mode output.
         var eval = ForwardContext(training: false)
         let evalOut = model.forward(clips, &eval)
-        XCTAssertLessThanOrEqual(relativeError(evalOut, try tensor(io, "eval_output")), 1e-4, "\(name) eval output")
+        let evalErr = relativeError(evalOut, try tensor(io, "eval_output"))
+        worst["eval_output"] = evalErr
+        XCTAssertLessThanOrEqual(evalErr, 1e-4, "\(name) eval output")
 
         // Losses, computed from the golden's own training output and target.
         let goldenTrainOut = try tensor(io, "train_output")
@@ -49,13 +53,16 @@ final class GoldenTests: XCTestCase {
             out.backward(seed: try! tensor(io, "dloss_doutput"))
             return out
         }
-        XCTAssertLessThanOrEqual(relativeError(trainOut, goldenTrainOut), 1e-4, "\(name) train output")
+        worst["train_output"] = relativeError(trainOut, goldenTrainOut)
+        XCTAssertLessThanOrEqual(worst["train_output"]!, 1e-4, "\(name) train output")
         var checked = 0
         for (param, t) in model.store.parameters {
             guard let e = io.entry("grad." + param) else { continue }
             let expected = io.tensor(e)
             let got = t.grad ?? Tensor(zeros: t.shape)
-            XCTAssertLessThanOrEqual(relativeError(got, expected), 1e-3, "\(name) gradient of \(param)")
+            let err = relativeError(got, expected)
+            worst["gradients"] = max(worst["gradients"] ?? 0, err)
+            XCTAssertLessThanOrEqual(err, 1e-3, "\(name) gradient of \(param)")
             checked += 1
         }
         XCTAssertGreaterThan(checked, 10, "\(name): too few gradients in the golden file")
