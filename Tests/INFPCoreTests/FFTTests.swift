@@ -284,10 +284,6 @@ final class FFTTests: XCTestCase {
         for i in 0..<a.count { acc += Double(a.data[i]) * Double(b.data[i]) }
         return acc
     }
-
-    // MARK: Golden (optional)
-
-    /// Compares with PyTorch outputs when another tool has written them; skipped otherwise.
 }
 
 extension SplitMix {
