@@ -306,7 +306,7 @@ class Model:
             else:
                 epoch_losses[-1] = st.epoch_mean_loss
             if bar is not None:
-                if bar.total is None:
+                if bar.total is None and not max_minutes:  # a time budget makes the step count moot
                     bar.total = st.epochs * st.steps_per_epoch
                 bar.n = st.epoch * st.steps_per_epoch + st.step
                 bar.set_postfix(epoch=f"{st.epoch + 1}/{st.epochs}", loss=f"{st.loss:.4f}",
