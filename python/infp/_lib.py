@@ -17,7 +17,7 @@ from pathlib import Path
 __all__ = [
     "InfpError", "LibraryError", "Conv2dParams", "ModelParams", "Video", "TrainStats", "TrainCallback", "FitParams",
     "Calibration", "StreamParams", "StreamResult", "LogFn", "ProgressFn", "lib", "library_path",
-    "check", "last_error", "status_name", "check_version",
+    "check", "last_error", "NativeHandle", "status_name", "check_version",
     "OK", "ERR_INVALID_ARGUMENT", "ERR_SHAPE_MISMATCH", "ERR_IO", "ERR_FORMAT",
     "ERR_OUT_OF_MEMORY", "ERR_INTERNAL", "ERR_CANCELLED", "FFT_BACKWARD", "FFT_ORTHO",
 ]
@@ -258,3 +258,36 @@ def check(status: int) -> None:
     """Raises InfpError with infp_last_error() when ``status`` is not INFP_OK."""
     if status != OK:
         raise InfpError(status, last_error())
+
+
+class NativeHandle:
+    """Owns one libinfp handle (``self._handle``): freed by ``close()``, by leaving a ``with``
+    block, or by the finaliser. Subclasses name their C free function in ``_free_function``."""
+
+    _free_function = ""
+
+    def close(self) -> None:
+        """Frees the native object. This Python object is unusable afterwards."""
+        handle = getattr(self, "_handle", None)
+        if handle is not None and handle.value:
+            getattr(lib, self._free_function)(handle)
+        self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @property
+    def _h(self) -> c_void_p:
+        if getattr(self, "_handle", None) is None:
+            raise ValueError(f"this {type(self).__name__} was closed")
+        return self._handle
+

@@ -16,7 +16,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ._lib import Calibration, FitParams, ModelParams, TrainCallback, TrainStats, Video, check, lib
+from ._lib import Calibration, FitParams, ModelParams, NativeHandle, TrainCallback, TrainStats, Video, check, lib
 
 _F32P = POINTER(c_float)
 
@@ -39,7 +39,7 @@ def _path(path) -> bytes:
     return os.fsencode(os.fspath(path))
 
 
-class Model:
+class Model(NativeHandle):
     """An INFP frame-prediction network (INFP-SPEC §1–2) held by libinfp.
 
     Args:
@@ -50,6 +50,8 @@ class Model:
         **overrides: config fields of INFP-SPEC §1, e.g. ``fusion=False``,
             ``filter_mode="spatial"``, ``width_div=16``, ``blocks=[1, 1, 2, 1, 1, 1]``.
     """
+
+    _free_function = "infp_model_free"
 
     def __init__(self, preset: str = "small", *, seed: int = 0, threads: int = 0, **overrides):
         params = lib.infp_model_default_params()
@@ -72,32 +74,6 @@ class Model:
         model._threads = threads
         return model
 
-    # -- lifetime ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Frees the native model. The object is unusable afterwards."""
-        handle = getattr(self, "_handle", None)
-        if handle is not None and handle.value:
-            lib.infp_model_free(handle)
-        self._handle = None
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    @property
-    def _h(self) -> c_void_p:
-        if getattr(self, "_handle", None) is None:
-            raise ValueError("this Model was closed")
-        return self._handle
 
     # -- properties -------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ._lib import StreamResult as _CResult
-from ._lib import check, lib
+from ._lib import NativeHandle, check, lib
 
 __all__ = ["Stream", "StreamResult", "resize_rgb8"]
 
@@ -100,7 +100,7 @@ def resize_rgb8(frame, height: int, width: int) -> np.ndarray:
     return out
 
 
-class Stream:
+class Stream(NativeHandle):
     """A live stream of one camera through a model (create it with :meth:`infp.Model.stream`).
 
     Args:
@@ -117,6 +117,8 @@ class Stream:
     One stream is meant for one thread at a time (calls are serialised); several streams may
     share one model on different threads. Close it with :meth:`close` or a ``with`` block.
     """
+
+    _free_function = "infp_stream_free"
 
     def __init__(self, model, *, threads: int = 0, min_event_frames: int = 2, release_frames: int = 3,
                  hysteresis: float = 0.5, threshold: Optional[float] = None):
@@ -142,32 +144,6 @@ class Stream:
         c = model.config
         self.height, self.width = c["height"], c["width"]
 
-    # -- lifetime ---------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Frees the native stream. The object is unusable afterwards."""
-        handle = getattr(self, "_handle", None)
-        if handle is not None and handle.value:
-            lib.infp_stream_free(handle)
-        self._handle = None
-
-    def __enter__(self) -> "Stream":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    @property
-    def _h(self) -> c_void_p:
-        if getattr(self, "_handle", None) is None:
-            raise ValueError("this Stream was closed")
-        return self._handle
 
     def __repr__(self) -> str:
         state = "closed" if getattr(self, "_handle", None) is None else f"{self.height}x{self.width}"
