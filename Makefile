@@ -29,7 +29,9 @@ EXAMPLES_DIR := .build-examples
 # The shipped library carries the Swift runtime (stdlib, Foundation-free, Dispatch) statically,
 # so it needs no Swift toolchain at run time, and exports only the infp_* C functions.
 LIB_FLAGS := -c release --product infp --scratch-path .build-release \
-             -Xswiftc -static-stdlib -Xlinker --version-script=$(EXPORTS_MAP)
+             -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker --version-script=$(EXPORTS_MAP)
+# lld (shipped with the Swift toolchain) drops the symbols the version script makes local from
+# .dynsym altogether; gold kept ~20 of them (Swift type metadata) as LOCAL dynamic entries.
 
 # swift test: debug build by default; SWIFT_TEST_FLAGS="-c release -Xswiftc -enable-testing"
 # trades a longer build for faster tests.

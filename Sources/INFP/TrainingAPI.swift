@@ -83,7 +83,7 @@ public func infp_model_fit(_ model: OpaquePointer?, _ videos: UnsafePointer<infp
                 log(.info, "resuming the run of \(path) at epoch \(trainer.epoch + 1) of \(options.epochs)")
             }
             do {
-                try h.run {
+                _ = try h.run {
                     try trainer.fit(list) { s in
                         if let cb = p.on_step {
                             var stats = infp_train_stats(size: MemoryLayout<infp_train_stats>.size, epoch: Int32(s.epoch),
