@@ -206,16 +206,15 @@ enum Workers {
     }
 }
 
-/// A 64-byte aligned float scratch buffer, freed by `release`.
+/// A 64-byte aligned float scratch buffer (from `BufferPool`), returned by `release`.
 struct Scratch {
     let pointer: UnsafeMutablePointer<Float>
+    let count: Int
     init(_ count: Int) {
-        var raw: UnsafeMutableRawPointer? = nil
-        let bytes = Swift.max(1, count) * MemoryLayout<Float>.stride
-        if posix_memalign(&raw, 64, bytes) != 0 || raw == nil { fatalError("infp: out of memory allocating \(bytes) bytes") }
-        pointer = raw!.bindMemory(to: Float.self, capacity: Swift.max(1, count))
+        self.count = Swift.max(1, count)
+        pointer = BufferPool.allocate(self.count * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: self.count)
     }
-    func release() { free(pointer) }
+    func release() { BufferPool.release(UnsafeMutableRawPointer(pointer), bytes: count * MemoryLayout<Float>.stride) }
 }
 
 @inline(__always)

@@ -1,21 +1,18 @@
 import Glibc
 
-/// Owner of one 64-byte aligned float buffer. Several tensors may view it (reshape).
+/// Owner of one 64-byte aligned float buffer (from `BufferPool`). Several tensors may view it
+/// (reshape).
 public final class Storage {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
 
     init(count: Int) {
-        var raw: UnsafeMutableRawPointer? = nil
-        let bytes = max(1, count) * MemoryLayout<Float>.stride
-        if posix_memalign(&raw, 64, bytes) != 0 || raw == nil {
-            fatalError("infp: out of memory allocating \(bytes) bytes")
-        }
-        pointer = raw!.bindMemory(to: Float.self, capacity: max(1, count))
+        let n = max(1, count)
+        pointer = BufferPool.allocate(n * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: n)
         self.count = count
     }
 
-    deinit { free(pointer) }
+    deinit { BufferPool.release(UnsafeMutableRawPointer(pointer), bytes: max(1, count) * MemoryLayout<Float>.stride) }
 }
 
 /// A dense, C-contiguous float32 tensor (NCHW for images). Complex tensors are real tensors
