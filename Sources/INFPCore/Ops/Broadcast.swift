@@ -53,11 +53,45 @@ extension Tensor {
     /// Sums this tensor down to `target` (the inverse of broadcasting), for gradients.
     func sumToShape(_ target: [Int]) -> Tensor {
         if target == shape { return self }
+        if let out = sumToShapeOneRun(target) { return out }
         let out = Tensor(zeros: target)
         let st = Broadcast.strides(of: target, in: shape)
         let zero = [Int](repeating: 0, count: shape.count)
         let o = out.data, s = data
         Broadcast.forEach(shape, st, zero) { i, t, _ in o[t] += s[i] }
+        return out
+    }
+}
+
+extension Tensor {
+    /// sumToShape when the summed dimensions (size-1 ones ignored) form one run: the tensor is
+    /// then (outer, summed, inner) and the sum runs over whole rows (channel means of NCHW
+    /// maps, bias gradients). Nil for other patterns.
+    func sumToShapeOneRun(_ target: [Int]) -> Tensor? {
+        guard target.count <= rank else { return nil }
+        let padded = [Int](repeating: 1, count: rank - target.count) + target
+        var outer = 1, summed = 1, inner = 1
+        var phase = 0  // 0: before the run, 1: in it, 2: after it
+        for (n, t) in zip(shape, padded) where n != 1 {
+            let reduce = t == 1
+            if reduce && phase == 2 { return nil }
+            if reduce { phase = 1; summed *= n } else if phase == 0 { outer *= n } else { phase = 2; inner *= n }
+            if !reduce && t != n { return nil }
+        }
+        let out = Tensor(uninitialized: target)
+        let o = out.data, s = data
+        if inner == 1 {
+            for i in 0..<outer { o[i] = sumFloats(s + i * summed, summed) }
+            return out
+        }
+        o.initialize(repeating: 0, count: outer * inner)
+        for i in 0..<outer {
+            let dst = o + i * inner
+            for r in 0..<summed {
+                let row = s + (i * summed + r) * inner
+                for j in 0..<inner { dst[j] += row[j] }
+            }
+        }
         return out
     }
 }
