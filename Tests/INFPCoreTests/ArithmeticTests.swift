@@ -32,4 +32,24 @@ final class ArithmeticTests: XCTestCase {
         let p = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]).permuted([1, 0])
         XCTAssertEqual(p.scalars, [1, 4, 2, 5, 3, 6])
     }
+
+    /// Large element-wise and broadcast ops run in row chunks over the threads: same values as
+    /// one thread, for broadcasts along leading, middle and trailing dimensions.
+    func testThreadedElementwiseMatchesOneThread() {
+        var rng = SplitMix(seed: 3)
+        let x = rng.tensor([2, 64, 30, 40])
+        let others = [rng.tensor([2, 64, 1, 1]), rng.tensor([64, 1, 40]), rng.tensor([2, 1, 30, 40]), rng.tensor([40]), x]
+        for o in others {
+            let one = Parallel.withThreads(1) { [(x * o).scalars, (o + x).scalars, (x * 0.5 + 1).scalars] }
+            let two = Parallel.withThreads(2) { [(x * o).scalars, (o + x).scalars, (x * 0.5 + 1).scalars] }
+            XCTAssertEqual(one, two, "\(o.shape)")
+            // Spot check against the definition.
+            let y = x * o, st = Broadcast.strides(of: o.shape, in: x.shape)
+            for i in stride(from: 0, to: x.count, by: 997) {
+                var rem = i, off = 0
+                for d in stride(from: 3, through: 0, by: -1) { off += (rem % x.shape[d]) * st[d]; rem /= x.shape[d] }
+                XCTAssertEqual(y.data[i], x.data[i] * o.data[off])
+            }
+        }
+    }
 }

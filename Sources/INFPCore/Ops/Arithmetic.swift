@@ -4,7 +4,9 @@ extension Tensor {
         if a.shape == b.shape {
             let out = Tensor(uninitialized: a.shape)
             let o = out.data, x = a.data, y = b.data
-            for i in 0..<a.count { o[i] = f(x[i], y[i]) }
+            Parallel.forChunks(a.count, minChunk: Tensor.elementwiseGrain) { r in
+                for i in r { o[i] = f(x[i], y[i]) }
+            }
             return out
         }
         guard let shape = Broadcast.shape(a.shape, b.shape) else {
@@ -12,8 +14,11 @@ extension Tensor {
         }
         let out = Tensor(uninitialized: shape)
         let o = out.data, x = a.data, y = b.data
-        Broadcast.forEach(shape, Broadcast.strides(of: a.shape, in: shape),
-                          Broadcast.strides(of: b.shape, in: shape)) { i, ia, ib in o[i] = f(x[ia], y[ib]) }
+        let sa = Broadcast.strides(of: a.shape, in: shape), sb = Broadcast.strides(of: b.shape, in: shape)
+        let rows = Broadcast.rows(shape), inner = max(1, shape.last ?? 1)
+        Parallel.forChunks(rows, minChunk: max(1, Tensor.elementwiseGrain / inner)) { r in
+            Broadcast.forEach(shape, sa, sb, rows: r) { i, ia, ib in o[i] = f(x[ia], y[ib]) }
+        }
         return out
     }
 
@@ -54,11 +59,15 @@ extension Tensor {
     public func map(_ f: (Float) -> Float, derivative df: @escaping (Float, Float, Float) -> Float) -> Tensor {
         let out = Tensor(uninitialized: shape)
         let o = out.data, x = data
-        for i in 0..<count { o[i] = f(x[i]) }
+        Parallel.forChunks(count, minChunk: Tensor.elementwiseGrain) { r in
+            for i in r { o[i] = f(x[i]) }
+        }
         return out.recorded(from: [self]) { [self, unowned out] g in
             let dx = Tensor(uninitialized: self.shape)
             let d = dx.data, gi = g.data, xi = self.data, yi = out.data
-            for i in 0..<self.count { d[i] = df(xi[i], yi[i], gi[i]) }
+            Parallel.forChunks(self.count, minChunk: Tensor.elementwiseGrain) { r in
+                for i in r { d[i] = df(xi[i], yi[i], gi[i]) }
+            }
             return [dx]
         }
     }

@@ -25,13 +25,30 @@ enum Broadcast {
     /// body(outIndex, aOffset, bOffset). The innermost dimension is looped directly.
     static func forEach(_ outShape: [Int], _ sa: [Int], _ sb: [Int],
                         _ body: (Int, Int, Int) -> Void) {
+        forEach(outShape, sa, sb, rows: 0..<rows(outShape), body)
+    }
+
+    /// Rows (runs of the innermost dimension) of `outShape`.
+    static func rows(_ outShape: [Int]) -> Int {
+        outShape.isEmpty ? 1 : outShape.dropLast().reduce(1, *) * (outShape.last! == 0 ? 0 : 1)
+    }
+
+    /// forEach restricted to the rows `rows` (of the innermost dimension), so that threads can
+    /// share one broadcast loop.
+    static func forEach(_ outShape: [Int], _ sa: [Int], _ sb: [Int], rows: Range<Int>,
+                        _ body: (Int, Int, Int) -> Void) {
         let r = outShape.count
-        let total = outShape.reduce(1, *)
-        if total == 0 { return }
+        if rows.isEmpty || outShape.contains(0) { return }
         if r == 0 { body(0, 0, 0); return }
         let inner = outShape[r - 1], ia = sa[r - 1], ib = sb[r - 1]
         var index = [Int](repeating: 0, count: r)
-        var o = 0, offA = 0, offB = 0
+        var o = rows.lowerBound * inner, offA = 0, offB = 0
+        var rem = rows.lowerBound
+        for d in stride(from: r - 2, through: 0, by: -1) {
+            index[d] = rem % outShape[d]; rem /= outShape[d]
+            offA += index[d] * sa[d]; offB += index[d] * sb[d]
+        }
+        let total = rows.upperBound * inner
         while o < total {
             for j in 0..<inner { body(o + j, offA + j * ia, offB + j * ib) }
             o += inner
