@@ -140,11 +140,7 @@ public enum FFT {
 
     // MARK: - FFTW plans
 
-    private enum Direction: Hashable {
-        case r2c, c2r
-        /// c2r of split arrays, imaginary parts at this many floats after the real parts.
-        case c2rSplit(imOffset: Int)
-    }
+    private enum Direction: Hashable { case r2c, c2r }
 
     /// A transform as FFTW's guru interface sees it: the two transform dimensions and the
     /// "howmany" loops, each (n, input stride, output stride), and the alignment class of each
@@ -258,22 +254,5 @@ public enum FFT {
         execute(dims: dims, loops: loops, direction: .c2r, arrays: { i, o in [input + 2 * i, output + o] }, make: { part, a in
             fftwf_plan_guru_dft_c2r(2, dims, Int32(part.count), part, complex(a[0]), a[1], flags)
         }, run: { plan, a in fftwf_execute_dft_c2r(plan, complex(a[0]), a[1]) })
-    }
-
-    /// Unnormalised c2r of a split-complex half spectrum into `output`: the real part of an
-    /// element at `re + offset`, its imaginary part `imOffset` floats later, with `dims` (the two
-    /// transform dimensions, the last one halved on the input side) and `loops` strides in floats
-    /// (FFTW's split interface). Destroys the input. For fused inference paths that compute the
-    /// spectrum themselves (TrajectoryFilter), so that it needs no interleaving or copy.
-    static func c2rSplit(_ re: UnsafeMutablePointer<Float>, imOffset: Int, dims dimSizes: [(n: Int, is: Int, os: Int)],
-                         loops loopSizes: [(n: Int, is: Int, os: Int)], into output: UnsafeMutablePointer<Float>) {
-        precondition(dimSizes.count == 2, "c2rSplit: two transform dimensions")
-        func iodim(_ d: (n: Int, is: Int, os: Int)) -> fftwf_iodim { fftwf_iodim(n: Int32(d.n), is: Int32(d.is), os: Int32(d.os)) }
-        let dims = dimSizes.map(iodim), loops = loopSizes.map(iodim)
-        // New-array execution needs the same ii − ri as at planning: plans are keyed by imOffset.
-        execute(dims: dims, loops: loops, direction: .c2rSplit(imOffset: imOffset),
-                arrays: { i, o in [re + i, re + imOffset + i, output + o] }, make: { part, a in
-            fftwf_plan_guru_split_dft_c2r(2, dims, Int32(part.count), part, a[0], a[1], a[2], flags)
-        }, run: { plan, a in fftwf_execute_split_dft_c2r(plan, a[0], a[1], a[2]) })
     }
 }
