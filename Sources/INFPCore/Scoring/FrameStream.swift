@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A live stream of one camera through a model: frames come one at a time, and each gets its
 /// PSNR, anomaly score and alert state as soon as it arrives.
 ///
@@ -89,8 +91,10 @@ public final class FrameStream {
 
         var result = Result(frameIndex: frameIndex, hasScore: false, psnr: .nan, anomalyScore: .nan,
                             threshold: threshold ?? .nan, alert: alerts.unscored())
+        var encoded: FrameFeatures? = nil
         if window.count == t {
-            let predicted = model.predictNext(from: window)
+            let (predicted, features) = predictWhileEncoding(frame)
+            encoded = features
             let psnr = INFPModel.psnr(predicted, frame)[0]
             result.hasScore = true
             result.psnr = psnr
@@ -112,9 +116,25 @@ public final class FrameStream {
             errorMap.update(repeating: 0, count: h * w)
         }
         if window.count == t { window.removeFirst() }
-        window.append(model.encodeFrame(frame))
+        window.append(encoded ?? model.encodeFrame(frame))
         frameIndex += 1
         return result
+    }
+
+    /// Predicts `frame` from the window and encodes it for the next push. With more than one
+    /// thread the backbone pass runs beside the prediction on a second thread (with one
+    /// thread of its own): the two are independent, and the batch-1 decoder leaves a core idle
+    /// part of the time (serial steps, fork/join edges), which the backbone fills.
+    func predictWhileEncoding(_ frame: Tensor) -> (Tensor, FrameFeatures) {
+        guard Parallel.threads > 1 else { return (model.predictNext(from: window), model.encodeFrame(frame)) }
+        final class Box: @unchecked Sendable { var features: FrameFeatures? }
+        let box = Box(), group = DispatchGroup(), model = self.model
+        DispatchQueue.global().async(group: group) {
+            box.features = Parallel.withThreads(1) { model.encodeFrame(frame) }
+        }
+        let predicted = model.predictNext(from: window)
+        group.wait()
+        return (predicted, box.features!)
     }
 
     /// Forgets past frames (features, frame count, alert state): the next frame is frame 0.
