@@ -202,8 +202,8 @@ public enum FFT {
     /// trajectory filter's transforms), and PlanKey keeps arrays of other alignments apart.
     private static let flags = UInt32(FFTW_ESTIMATE)
 
-    /// Runs a transform over the threads: the longest "howmany" loop is cut into one chunk
-    /// per thread, each executed with a plan for its chunk length at offset arrays (a single
+    /// Runs a transform over the threads (from 16 Ki points): the longest "howmany" loop is cut
+    /// into one chunk per thread, each executed with a plan for its chunk length at offset arrays (a single
     /// batch-1 transform of the trajectory filter was 13% of a streamed frame on one core).
     /// `arrays(i, o)` are the arrays of a chunk whose input and output start `i` and `o`
     /// elements (of each side's type) in; `make` plans and `run` executes on them.
@@ -219,7 +219,7 @@ public enum FFT {
         let total = Int(dims[0].n) * Int(dims[1].n) * loops.reduce(1) { $0 * Int($1.n) }
         let longest = loops.indices.max { loops[$0].n < loops[$1].n }
         let threads = Parallel.threads
-        guard threads > 1, total >= 1 << 16, let l = longest, loops[l].n >= 2 else { go(loops, 0, 0); return }
+        guard threads > 1, total >= 1 << 14, let l = longest, loops[l].n >= 2 else { go(loops, 0, 0); return }
         let n = Int(loops[l].n)
         let chunk = (n + min(threads, n) - 1) / min(threads, n)
         let chunks = (n + chunk - 1) / chunk
