@@ -2,7 +2,7 @@
 final class BNReLU {
     let bn: BatchNorm2d
     init(_ scope: Scope, channels c: Int) { bn = BatchNorm2d(scope.child("0"), channels: c) }
-    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor { bn(x, training: training).relu() }
+    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor { bn.relu(x, training: training) }
 }
 
 /// A WiderResNet-A2 identity block (INFP-SPEC §2.1): two 3×3 convs, or a 1×1–3×3–1×1

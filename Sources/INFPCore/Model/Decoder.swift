@@ -10,7 +10,7 @@ final class UpBlock {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        bn(NN.convTranspose2x2(x, weight: weight), training: training).relu()
+        bn.relu(NN.convTranspose2x2(x, weight: weight), training: training)
     }
 }
 
@@ -36,7 +36,7 @@ final class ConvBNReLU {
         bn = BatchNorm2d(scope.child("bn"), channels: cout)
     }
 
-    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor { bn(conv(x), training: training).relu() }
+    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor { bn.relu(conv(x), training: training) }
 }
 
 /// The prediction head (`final`): 1×1 ConvBnRelu, 3×3 ConvBnRelu, 3×3 conv to RGB.

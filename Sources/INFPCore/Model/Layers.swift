@@ -66,6 +66,12 @@ public final class BatchNorm2d {
         if training { numBatchesTracked += 1 }
         return NN.batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar, training: training)
     }
+
+    /// ReLU(self(x)); one fused pass in evaluation mode without gradients.
+    func relu(_ x: Tensor, training: Bool) -> Tensor {
+        if training || GradMode.isEnabled { return self(x, training: training).relu() }
+        return NN.batchNormReluInference(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar)
+    }
 }
 
 /// StarReLU: s·ReLU(x)² + b with learnable scalars (`scale`, `bias`).

@@ -120,4 +120,28 @@ extension NN {
             return [dx, dw, db]
         }
     }
+
+    /// ReLU(batchNorm2d(x)) in evaluation mode, in one pass and without recording: the
+    /// inference form of the pre-activation and decoder BN + ReLU pairs (same per-channel
+    /// scale and shift as `batchNorm2d`).
+    static func batchNormReluInference(_ x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor,
+                                       runningVar: Tensor, eps: Float = 1e-5) -> Tensor {
+        precondition(x.rank >= 2 && [weight, bias, runningMean, runningVar].allSatisfy { $0.count == x.shape[1] },
+                     "batchNormReluInference: parameters do not fit \(x.shape)")
+        let n = x.shape[0], c = x.shape[1], hw = x.shape[2...].reduce(1, *)
+        let xs = x.data, ws = weight.data, bs = bias.data, rm = runningMean.data, rv = runningVar.data
+        let out = Tensor(uninitialized: x.shape)
+        let ys = out.data
+        Parallel.forChunks(n * c, minChunk: Swift.max(1, Tensor.elementwiseGrain / Swift.max(1, hw))) { r in
+            for plane in r {
+                let ch = plane % c
+                let mu = Double(rm[ch]), inv = 1 / (Double(rv[ch]) + Double(eps)).squareRoot()
+                let scale = Float(Double(ws[ch]) * inv)
+                let shift = Float(Double(bs[ch]) - mu * Double(ws[ch]) * inv)
+                let p = xs + plane * hw, q = ys + plane * hw
+                for k in 0..<hw { let v = p[k] * scale + shift; q[k] = v > 0 ? v : 0 }
+            }
+        }
+        return out
+    }
 }
