@@ -255,7 +255,26 @@ typedef struct infp_fit_params {
     void *user;                  /* passed to both callbacks */
     float max_minutes;           /* time budget: stop after the step that exceeds it, as a
                                     normal end of the run; 0 means no limit */
+    /* The fields below were added after the first release: set them from
+     * infp_fit_default_params() (zero is a meaningful value for them). */
+    int32_t schedule;            /* infp_schedule; default INFP_SCHEDULE_MULTISTEP (the released
+                                    recipe: learning_rate, x gamma at each milestone epoch) */
+    float warmup;                /* COSINE: fraction of the run warming up linearly; default 0.05 */
+    float final_lr_factor;       /* COSINE: last rate / learning_rate; default 0.01 */
+    float ema_decay;             /* exponential moving average of the weights, per step (e.g.
+                                    0.998), put into the model when the run ends; 0 = off */
+    int32_t bn_batches;          /* when the run ends, re-estimate BatchNorm running statistics
+                                    over this many batches of training clips; 0 = off */
 } infp_fit_params;
+
+/* Learning-rate schedules of infp_fit_params.schedule. COSINE and ONECYCLE span the run: its
+ * progress is the fraction of steps done (epochs x steps per epoch) or, with max_minutes, the
+ * fraction of the time budget used, whichever is larger. */
+typedef enum infp_schedule {
+    INFP_SCHEDULE_MULTISTEP = 0, /* released recipe (spec section 4) */
+    INFP_SCHEDULE_COSINE = 1,    /* linear warm-up, then half cosine to learning_rate x final_lr_factor */
+    INFP_SCHEDULE_ONECYCLE = 2   /* PyTorch OneCycleLR shape: lr/25 up to lr over 30 %, cosine down to lr/25e4 */
+} infp_schedule;
 
 infp_fit_params infp_fit_default_params(void);
 
@@ -276,6 +295,46 @@ infp_status infp_model_train_step(infp_model *model,
  * n_psnr = frames - 4 values. Higher = more normal. */
 infp_status infp_model_score(const infp_model *model, const infp_video *video,
                              float *psnr, int64_t n_psnr);
+
+/* Predicted frames 4..n-1 of a video, evaluation mode, each frame through the backbone once
+ * (as infp_model_score): frames receives n_frames = frames - 4 images (3, H, W), float32 in
+ * [-1, 1], contiguous. */
+infp_status infp_model_predict_video(const infp_model *model, const infp_video *video,
+                                     float *frames, int64_t n_frames);
+
+/* ---- anomaly scores ----------------------------------------------------------------- */
+
+/* How infp_model_anomaly_scores scores a frame (higher = more anomalous); docs/quality.md
+ * has the measurements behind the default. */
+typedef enum infp_score_method {
+    INFP_SCORE_PSNR = 0,   /* the paper: -PSNR of the predicted frame */
+    INFP_SCORE_PATCH = 1,  /* largest mean squared prediction error over patch_size patches */
+    INFP_SCORE_MEMORY = 2  /* distance of the frame's 5-frame clip, in the model's backbone
+                              features, to the nearest clip of normal footage (largest over
+                              grid cells); needs infp_model_remember. The default. */
+} infp_score_method;
+
+typedef struct infp_score_params {
+    size_t size;          /* sizeof(infp_score_params) */
+    int32_t method;       /* infp_score_method */
+    int32_t patch_size;   /* INFP_SCORE_PATCH: patch side in pixels (stride half of it); 16 */
+    int32_t smoothing;    /* causal moving average over this many frames; 1 = none */
+} infp_score_params;
+
+infp_score_params infp_score_default_params(void);
+
+/* Anomaly scores of frames 4..n-1 of a video (n_scores = frames - 4), evaluation mode;
+ * params NULL means the defaults. Reads the model (runs beside predictions and streams). */
+infp_status infp_model_anomaly_scores(const infp_model *model, const infp_video *video,
+                                      const infp_score_params *params, float *scores, int64_t n_scores);
+
+/* Builds the memory of normal footage used by INFP_SCORE_MEMORY from normal videos (at
+ * least 5 frames each), replacing any earlier one; saved with the model. Build it again
+ * after training: it holds the model's features. */
+infp_status infp_model_remember(infp_model *model, const infp_video *videos, int64_t n_videos);
+
+/* Frames held by the model's memory of normal footage (0 = none). */
+infp_status infp_model_memory_frames(const infp_model *model, int64_t *frames);
 
 /* ---- metrics ------------------------------------------------------------------------ */
 

@@ -26,7 +26,7 @@ public func infp_fit_default_params() -> infp_fit_params {
     infp_fit_params(size: MemoryLayout<infp_fit_params>.size, epochs: 0, batch_size: 0, learning_rate: 0,
                     milestones: (0, 0, 0, 0, 0, 0, 0, 0), n_milestones: -1, gamma: 0, seed: 0,
                     checkpoint_every: 0, checkpoint_path: nil, resume_path: nil, progress: nil, on_step: nil, user: nil,
-                    max_minutes: 0)
+                    max_minutes: 0, schedule: 0, warmup: 0.05, final_lr_factor: 0.01, ema_decay: 0, bn_batches: 0)
 }
 
 /// Training options from the caller's params, with the documented defaults for zeros.
@@ -53,6 +53,20 @@ func trainingOptions(_ p: infp_fit_params) throws -> TrainingOptions {
     o.checkpointPath = p.checkpoint_path.map { String(cString: $0) }
     guard p.max_minutes >= 0, p.max_minutes.isFinite else { throw APIError.invalid("max_minutes is \(p.max_minutes)") }
     o.maxMinutes = Double(p.max_minutes)
+    let kinds: [ScheduleKind] = [.multistep, .cosine, .onecycle]
+    guard p.schedule >= 0, Int(p.schedule) < kinds.count else {
+        throw APIError.invalid("schedule is \(p.schedule); use INFP_SCHEDULE_MULTISTEP (0), INFP_SCHEDULE_COSINE (1) or INFP_SCHEDULE_ONECYCLE (2)")
+    }
+    o.schedule.kind = kinds[Int(p.schedule)]
+    o.schedule.warmup = p.warmup
+    o.schedule.finalFactor = p.final_lr_factor
+    o.emaDecay = p.ema_decay
+    guard p.bn_batches >= 0, p.bn_batches <= 1_000_000 else { throw APIError.invalid("bn_batches is \(p.bn_batches); use 0 (off) or a number of batches") }
+    o.batchNormBatches = Int(p.bn_batches)
+    do { try o.schedule.validate() } catch let e as TrainingError { throw APIError.invalid(e.description) }
+    guard o.emaDecay.isFinite, o.emaDecay >= 0, o.emaDecay < 1 else {
+        throw APIError.invalid("ema_decay is \(o.emaDecay); use 0 (off) or a decay in (0, 1) such as 0.998")
+    }
     if o.checkpointEvery > 0 && o.checkpointPath == nil {
         throw APIError.invalid("checkpoint_every is \(o.checkpointEvery) but checkpoint_path is NULL")
     }
@@ -143,6 +157,23 @@ public func infp_model_score(_ model: OpaquePointer?, _ video: UnsafePointer<inf
         let out = try require(psnr, "psnr")
         let scores = h.lock.reading { h.run { h.model.score(v) } }
         for (i, s) in scores.enumerated() { out[i] = Float(s) }
+    }
+}
+
+@_cdecl("infp_model_predict_video")
+public func infp_model_predict_video(_ model: OpaquePointer?, _ video: UnsafePointer<infp_video>?,
+                                     _ frames: UnsafeMutablePointer<Float>?, _ nFrames: Int64) -> infp_status {
+    guarded {
+        let h = try modelHandle(model)
+        let cfg = h.model.config
+        let v = try readVideo(try require(video, "video"), cfg, "video")
+        guard v.frames > cfg.frames else { throw APIError.shape("the video has \(v.frames) frames; predicting needs at least \(cfg.frames + 1)") }
+        guard nFrames == Int64(v.frames - cfg.frames) else {
+            throw APIError.shape("n_frames is \(nFrames); a video of \(v.frames) frames gives \(v.frames - cfg.frames) predictions (frames \(cfg.frames)..\(v.frames - 1))")
+        }
+        let out = try require(frames, "frames")
+        let predicted = h.lock.reading { h.run { h.model.predictVideo(v.tensor()) } }
+        try copyOut(predicted, to: out, count: predicted.count, "frames")
     }
 }
 

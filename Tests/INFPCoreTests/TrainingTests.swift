@@ -44,7 +44,7 @@ final class TrainingTests: XCTestCase {
 
     func testResumeContinuesExactly() throws {
         let videos = [movingSquare(14), movingSquare(14, phase: 5)]
-        var opts = TrainingOptions(); opts.epochs = 2; opts.batchSize = 4; opts.schedule = MultiStepSchedule(baseRate: 1e-3, milestones: [1], gamma: 0.5)
+        var opts = TrainingOptions(); opts.epochs = 2; opts.batchSize = 4; opts.schedule = .multistep(baseRate: 1e-3, milestones: [1], gamma: 0.5)
         let straight = Trainer(model: try INFPModel(config: tinyConfig(), seed: 3), options: opts)
         try straight.fit(videos)
 
@@ -100,8 +100,8 @@ final class TrainingTests: XCTestCase {
             XCTAssertEqual(Double(p.data[1]), x[1], accuracy: 1e-5)
             XCTAssertNil(p.grad)
         }
-        XCTAssertEqual(MultiStepSchedule().rate(epoch: 99), 2e-4)
-        XCTAssertEqual(MultiStepSchedule().rate(epoch: 100), 1e-4)
-        XCTAssertEqual(MultiStepSchedule().rate(epoch: 120), 5e-5)
+        XCTAssertEqual(LearningRateSchedule().rate(epoch: 99, progress: 0), 2e-4)
+        XCTAssertEqual(LearningRateSchedule().rate(epoch: 100, progress: 0), 1e-4)
+        XCTAssertEqual(LearningRateSchedule().rate(epoch: 120, progress: 0), 5e-5)
     }
 }

@@ -117,7 +117,14 @@ class FitParams(Structure):
     _fields_ = [("size", c_size_t), ("epochs", c_int32), ("batch_size", c_int32), ("learning_rate", c_float),
                 ("milestones", c_int32 * 8), ("n_milestones", c_int32), ("gamma", c_float), ("seed", c_uint64),
                 ("checkpoint_every", c_int32), ("checkpoint_path", c_char_p), ("resume_path", c_char_p),
-                ("progress", ProgressFn), ("on_step", TrainCallback), ("user", c_void_p), ("max_minutes", c_float)]
+                ("progress", ProgressFn), ("on_step", TrainCallback), ("user", c_void_p), ("max_minutes", c_float),
+                ("schedule", c_int32), ("warmup", c_float), ("final_lr_factor", c_float), ("ema_decay", c_float),
+                ("bn_batches", c_int32)]
+
+class ScoreParams(Structure):
+    """infp_score_params."""
+    _fields_ = [("size", c_size_t), ("method", c_int32), ("patch_size", c_int32), ("smoothing", c_int32)]
+
 
 class Calibration(Structure):
     """infp_calibration."""
@@ -183,6 +190,11 @@ _SIGNATURES = {
     "infp_model_fit": (c_int, [_MODEL, POINTER(Video), c_int64, POINTER(FitParams)]),
     "infp_model_train_step": (c_int, [_MODEL, _F32P, _I64P, _F32P, _I64P, c_float, _F32P]),
     "infp_model_score": (c_int, [_MODEL, POINTER(Video), _F32P, c_int64]),
+    "infp_model_predict_video": (c_int, [_MODEL, POINTER(Video), _F32P, c_int64]),
+    "infp_score_default_params": (ScoreParams, []),
+    "infp_model_anomaly_scores": (c_int, [_MODEL, POINTER(Video), POINTER(ScoreParams), _F32P, c_int64]),
+    "infp_model_remember": (c_int, [_MODEL, POINTER(Video), c_int64]),
+    "infp_model_memory_frames": (c_int, [_MODEL, _I64P]),
     # live streams
     "infp_resize_rgb8": (c_int, [_U8P, c_int64, c_int64, c_int64, c_int64, _U8P, c_int64, c_int64, c_int64]),
     "infp_model_calibrate": (c_int, [_MODEL, POINTER(Video), c_int64, c_float, POINTER(Calibration)]),

@@ -16,12 +16,17 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ._lib import Calibration, FitParams, ModelParams, NativeHandle, TrainCallback, TrainStats, Video, check, lib
+from ._lib import Calibration, FitParams, ScoreParams, ModelParams, NativeHandle, TrainCallback, TrainStats, Video, check, lib
 
 _F32P = POINTER(c_float)
 
 __all__ = ["Model"]
 
+
+# infp_schedule, by index
+_SCHEDULES = ("multistep", "cosine", "onecycle")
+# infp_score_method, by index
+_SCORE_METHODS = ("psnr", "patch", "memory")
 
 # infp_tensor_kind
 PARAMETER, BUFFER, COUNTER = 0, 1, 2
@@ -233,7 +238,8 @@ class Model(NativeHandle):
 
     def fit(self, videos, epochs: int = 150, batch_size: int = 8, lr: float = 2e-4, milestones=(100, 120),
             gamma: float = 0.5, seed: int = 0, callback=None, progress: bool = True, resume=None,
-            checkpoint_every: int = 0, checkpoint_path=None, max_minutes: float = 0):
+            checkpoint_every: int = 0, checkpoint_path=None, max_minutes: float = 0, schedule: str = "multistep",
+            warmup: float = 0.05, final_lr_factor: float = 0.01, ema_decay: float = 0.0, bn_batches: int = 0):
         """Learns normal motion from normal videos (spec §4: 5-frame clips, Adam, multi-step
         learning rate). Each call is one run with a fresh optimizer; ``resume`` continues a
         run saved with ``checkpoint_path`` exactly where it stopped, up to ``epochs``.
@@ -264,6 +270,11 @@ class Model(NativeHandle):
         params.checkpoint_path = _path(checkpoint_path) if checkpoint_path else None
         params.resume_path = _path(resume) if resume else None
         params.max_minutes = max_minutes
+        if schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {schedule!r}")
+        params.schedule = _SCHEDULES.index(schedule)
+        params.warmup, params.final_lr_factor = warmup, final_lr_factor
+        params.ema_decay, params.bn_batches = ema_decay, bn_batches
 
         bar = None
         if progress:
@@ -332,6 +343,67 @@ class Model(NativeHandle):
         out = np.empty(v.shape[0] - 4, dtype=np.float32)
         check(lib.infp_model_score(self._h, byref(self._c_video(v)), _f32(out), out.size))
         return out
+
+    def predict_video(self, video) -> np.ndarray:
+        """Predicted frames 4..n-1 of a video (evaluation mode; every frame goes through the
+        backbone once), e.g. for error maps: ``(model.predict_video(v) - to_model_input(v)[4:])``.
+
+        Args:
+            video: uint8 RGB (n, H, W, 3), n >= 5; other frame sizes are resized.
+        Returns:
+            float32 (n - 4, 3, H, W) in [-1, 1].
+        """
+        v = self._video(video)
+        if v.shape[0] < 5:
+            raise ValueError(f"predicting needs at least 5 frames, got {v.shape[0]}")
+        out = np.empty((v.shape[0] - 4,) + self.frame_shape, dtype=np.float32)
+        check(lib.infp_model_predict_video(self._h, byref(self._c_video(v)), _f32(out), out.shape[0]))
+        return out
+
+    def anomaly_scores(self, video, method: str = "memory", *, patch_size: int = 16, smoothing: int = 1) -> np.ndarray:
+        """Per-frame anomaly scores of frames 4..n-1 of a video, higher = more anomalous.
+
+        Args:
+            video: uint8 RGB (n, H, W, 3), n >= 5; other frame sizes are resized.
+            method: "memory" (default: distance of the frame's 5-frame clip, in the model's
+                backbone features, to the nearest clip of normal footage; needs
+                :meth:`remember`, which :meth:`fit` does), "patch" (largest mean squared
+                prediction error over ``patch_size`` patches) or "psnr" (the paper: -PSNR).
+                docs/quality.md has the measurements behind the default.
+            patch_size: side of the patches of "patch", in pixels.
+            smoothing: causal moving average over this many frames (1 = none).
+        Returns:
+            float32 array of n - 4 scores. For the field's frame AUC (spec §5), pass their
+            negatives as the PSNR-like values: ``metrics.frame_auc([-s for s in scores], labels)``.
+        """
+        if method not in _SCORE_METHODS:
+            raise ValueError(f"method must be one of {', '.join(_SCORE_METHODS)}, got {method!r}")
+        v = self._video(video)
+        if v.shape[0] < 5:
+            raise ValueError(f"scoring needs at least 5 frames, got {v.shape[0]}")
+        params = lib.infp_score_default_params()
+        params.method, params.patch_size, params.smoothing = _SCORE_METHODS.index(method), patch_size, smoothing
+        out = np.empty(v.shape[0] - 4, dtype=np.float32)
+        check(lib.infp_model_anomaly_scores(self._h, byref(self._c_video(v)), byref(params), _f32(out), out.size))
+        return out
+
+    def remember(self, normal_videos) -> int:
+        """Builds the memory of normal footage that the "memory" anomaly score compares with,
+        from normal videos (the model's backbone features of every frame; saved with the
+        model). Build it again after training. Returns the number of frames remembered."""
+        vids = [self._video(v, f"normal_videos[{i}]") for i, v in enumerate(normal_videos)]
+        if not vids:
+            raise ValueError("remember needs at least one normal video")
+        arr = (Video * len(vids))(*[self._c_video(v) for v in vids])
+        check(lib.infp_model_remember(self._h, arr, len(vids)))
+        return self.memory_frames
+
+    @property
+    def memory_frames(self) -> int:
+        """Frames in the memory of normal footage (0 = none)."""
+        n = c_int64()
+        check(lib.infp_model_memory_frames(self._h, byref(n)))
+        return n.value
 
     # -- live streams and calibration ------------------------------------------------------
 

@@ -9,6 +9,14 @@ public struct Video {
         self.frames = frames; self.height = height; self.width = width; self.pixels = pixels
     }
 
+    /// All frames as model input (n, 3, H, W) in [−1, 1].
+    public func tensor() -> Tensor {
+        let plane = 3 * height * width
+        let out = Tensor(uninitialized: [frames, 3, height, width])
+        Parallel.forEach(frames) { f in writeFrame(f, to: out.data + f * plane) }
+        return out
+    }
+
     /// Writes frame `f` as (3, H, W) floats x/127.5 − 1 at `out`.
     func writeFrame(_ f: Int, to out: UnsafeMutablePointer<Float>) {
         let plane = height * width

@@ -13,6 +13,9 @@ public final class INFPModel {
     /// Live-alert calibration on normal footage (Scoring/Calibration.swift); saved with the
     /// model in the checkpoint's `__metadata__["infp_calibration"]`. Nil until calibrated.
     public var calibration: Calibration?
+    /// Backbone features of normal footage for the "memory" anomaly score
+    /// (Scoring/NormalMemory.swift); saved in the checkpoint. Nil until built.
+    public var memory: NormalMemory?
 
     /// A freshly initialised model (released init policy, seeded).
     public init(config: ModelConfig, seed: UInt64 = 0) throws {

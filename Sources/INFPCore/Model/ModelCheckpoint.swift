@@ -19,12 +19,13 @@ extension INFPModel {
     public func save(to path: String, extra: [(String, SafeTensors.Value)] = [], metadata: [(String, String)] = []) throws {
         var meta = [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)] + metadata
         if let calibration { meta.append((Calibration.metadataKey, calibration.json.serialized)) }
-        try SafeTensors.write(path, tensors: checkpointTensors() + extra, metadata: meta)
+        if let memory { meta.append((NormalMemory.metadataKey, memory.metadata)) }
+        try SafeTensors.write(path, tensors: checkpointTensors() + (memory?.checkpointTensors ?? []) + extra, metadata: meta)
     }
 
     /// Loads a checkpoint written by `save` (or converted from the released PyTorch code).
     /// `allowExtraPrefixes` names tensor prefixes that belong to someone else (optimizer state).
-    public static func load(from path: String, allowExtraPrefixes: [String] = ["optim."]) throws -> (INFPModel, SafeTensors.File) {
+    public static func load(from path: String, allowExtraPrefixes: [String] = ["optim.", NormalMemory.tensorPrefix]) throws -> (INFPModel, SafeTensors.File) {
         let file = try SafeTensors.read(path)
         guard let configText = file.metadata("infp_config") else {
             throw FileError.format("'\(path)' has no infp_config in its metadata: it was not written by infp (convert PyTorch checkpoints with `python -m infp.convert`)")
@@ -40,12 +41,13 @@ extension INFPModel {
                 throw FileError.format("'\(path)' has an invalid \(Calibration.metadataKey): \(error)")
             }
         }
+        model.memory = try NormalMemory.load(from: file, source: path)
         return (model, file)
     }
 
     /// Copies every tensor of `file` into the model, after checking all names, shapes and
     /// dtypes; reports every mismatch at once.
-    public func loadState(from file: SafeTensors.File, source: String, allowExtraPrefixes: [String] = ["optim."]) throws {
+    public func loadState(from file: SafeTensors.File, source: String, allowExtraPrefixes: [String] = ["optim.", NormalMemory.tensorPrefix]) throws {
         var problems: [String] = []
         var seen = Set<String>()
         for (name, slot) in store.entries {

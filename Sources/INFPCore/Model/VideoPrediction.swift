@@ -99,9 +99,8 @@ extension INFPModel {
 
     /// PSNR of the predicted frames 4..n−1 of a video (INFP-SPEC §5); higher = more normal.
     public func score(_ video: Video, batchSize: Int = 8) -> [Double] {
-        let t = config.frames, plane = 3 * video.height * video.width
-        let frames = Tensor(uninitialized: [video.frames, 3, video.height, video.width])
-        Parallel.forEach(video.frames) { f in video.writeFrame(f, to: frames.data + f * plane) }
+        let t = config.frames
+        let frames = video.tensor()
         let predicted = predictVideo(frames, batchSize: batchSize)
         return INFPModel.psnr(predicted, frames.slice(axis: 0, range: t..<video.frames))
     }

@@ -4,8 +4,14 @@ import Glibc
 public struct TrainingOptions: Equatable {
     public var epochs = 150
     public var batchSize = 8
-    public var schedule = MultiStepSchedule()
+    public var schedule = LearningRateSchedule()
     public var seed: UInt64 = 0
+    /// Keep an exponential moving average of the weights (decay per step, e.g. 0.999; 0 = off)
+    /// and leave it in the model when the run ends.
+    public var emaDecay: Float = 0
+    /// When the run ends, re-estimate BatchNorm running statistics over this many batches of
+    /// training clips (0 = keep the running averages of training).
+    public var batchNormBatches = 0
     /// Save a checkpoint (weights, optimizer, progress) every this many epochs; 0 = never.
     public var checkpointEvery = 0
     public var checkpointPath: String? = nil
@@ -49,8 +55,9 @@ public final class Trainer {
     public init(model: INFPModel, options: TrainingOptions = TrainingOptions()) {
         self.model = model
         self.options = options
-        optimizer = Adam(parameters: model.store.parameters, learningRate: options.schedule.rate(epoch: 0))
+        optimizer = Adam(parameters: model.store.parameters, learningRate: options.schedule.rate(epoch: 0, progress: 0))
         dropoutRng = Rng(seed: options.seed &+ 0x5EED)
+        if options.emaDecay > 0 { averageWeights = WeightAverage(parameters: model.store.parameters, decay: options.emaDecay) }
     }
 
     /// One optimizer step on a batch, training mode. Returns the loss.
@@ -64,8 +71,12 @@ public final class Trainer {
             return l.item
         }
         optimizer.update()
+        averageWeights?.update()
         return loss
     }
+
+    /// The weight average of the run, when `options.emaDecay` > 0.
+    var averageWeights: WeightAverage?
 
     /// The clip order of an epoch depends only on the seed and the epoch, so that a resumed
     /// run sees exactly the batches the uninterrupted run would have.
@@ -92,17 +103,31 @@ public final class Trainer {
         guard clips.count >= b else {
             throw TrainingError(kind: .invalid, description: "the videos give \(clips.count) training clips, fewer than one batch of \(b): add footage or lower batch_size")
         }
+        try options.schedule.validate()
+        guard options.emaDecay.isFinite, options.emaDecay >= 0, options.emaDecay < 1 else {
+            throw TrainingError(kind: .invalid, description: "ema_decay is \(options.emaDecay); use 0 (off) or a decay in (0, 1) such as 0.998")
+        }
+        guard options.batchNormBatches >= 0 else {
+            throw TrainingError(kind: .invalid, description: "bn_batches is \(options.batchNormBatches); use 0 (off) or a number of batches")
+        }
         let stepsPerEpoch = clips.count / b  // drop_last
         var epochLosses: [Float] = []
         let runStart = Trainer.now()
         var outOfTime = false
+        // Progress through the run for the schedule: steps done or time used, whichever is further.
+        let totalSteps = Double(max(1, options.epochs * stepsPerEpoch))
+        func progress(epoch e: Int, step s: Int) -> Double {
+            let byStep = Double(e * stepsPerEpoch + s) / totalSteps
+            guard options.maxMinutes > 0 else { return byStep }
+            return max(byStep, (Trainer.now() - runStart) / (options.maxMinutes * 60))
+        }
         while epoch < options.epochs && !outOfTime {
             let e = epoch
-            optimizer.learningRate = options.schedule.rate(epoch: e)
             let order = epochOrder(clips, epoch: e)
             var sum: Double = 0
             let started = Trainer.now()
             for s in 0..<stepsPerEpoch {
+                optimizer.learningRate = options.schedule.rate(epoch: e, progress: progress(epoch: e, step: s))
                 let (x, y) = ClipSampler.batch(videos, order[s * b..<(s + 1) * b])
                 let loss = step(clips: x, targets: y)
                 sum += Double(loss)
@@ -131,7 +156,23 @@ public final class Trainer {
                 try save(to: path)
             }
         }
+        finish(videos, clips)
         return epochLosses
+    }
+
+    /// The end of a run (after its last checkpoint, which keeps the raw weights so that a
+    /// resumed run continues exactly): the weight average goes into the model, then BatchNorm
+    /// statistics are re-estimated for the weights the model will be evaluated with.
+    func finish(_ videos: [Video], _ clips: [ClipIndex]) {
+        averageWeights?.copyToModel()
+        let b = options.batchSize
+        let batches = min(options.batchNormBatches, clips.count / b)
+        guard batches > 0 else { return }
+        // A fixed, seed-dependent sample of training clips (not the last epoch's order).
+        var order = clips
+        var rng = Rng(seed: options.seed ^ 0xB47C_4E57)
+        rng.shuffle(&order)
+        BatchNormReestimation.run(model, batches: (0..<batches).map { ClipSampler.batch(videos, order[$0 * b..<($0 + 1) * b]).0 })
     }
 
     static func now() -> Double {
@@ -149,11 +190,16 @@ public final class Trainer {
             ("epoch", .number(Double(epoch))), ("epochs", .number(Double(options.epochs))),
             ("batch_size", .number(Double(options.batchSize))), ("seed", .string(String(options.seed))),
             ("learning_rate", .number(Double(options.schedule.baseRate))),
+            ("schedule", .string(options.schedule.kind.rawValue)),
+            ("warmup", .number(Double(options.schedule.warmup))),
+            ("final_lr_factor", .number(Double(options.schedule.finalFactor))),
+            ("ema_decay", .number(Double(options.emaDecay))),
+            ("bn_batches", .number(Double(options.batchNormBatches))),
             ("milestones", .array(options.schedule.milestones.map { .number(Double($0)) })),
             ("gamma", .number(Double(options.schedule.gamma))),
             ("dropout_rng", .string(String(dropoutRng.state))),
         ])
-        try model.save(to: path, extra: optimizer.stateTensors(), metadata: [("infp_training", progress.serialized)])
+        try model.save(to: path, extra: optimizer.stateTensors() + (averageWeights?.stateTensors() ?? []), metadata: [("infp_training", progress.serialized)])
     }
 
     /// Restores optimizer state and progress from a checkpoint written by `save` whose weights
@@ -171,7 +217,19 @@ public final class Trainer {
         epoch = e
         options.batchSize = b
         options.seed = seed
-        options.schedule = MultiStepSchedule(baseRate: Float(rate), milestones: ms, gamma: Float(gamma))
+        // Checkpoints written before schedules other than multistep existed hold none of these.
+        let kind = p["schedule"]?.string.flatMap { ScheduleKind(rawValue: $0) } ?? .multistep
+        options.schedule = LearningRateSchedule(kind: kind, baseRate: Float(rate), milestones: ms, gamma: Float(gamma),
+                                                warmup: Float(p["warmup"]?.number ?? 0.05),
+                                                finalFactor: Float(p["final_lr_factor"]?.number ?? 0.01))
+        options.emaDecay = Float(p["ema_decay"]?.number ?? 0)
+        options.batchNormBatches = p["bn_batches"]?.int ?? 0
+        averageWeights = nil
+        if options.emaDecay > 0 {
+            let average = WeightAverage(parameters: model.store.parameters, decay: options.emaDecay)
+            if try average.loadState(from: file, source: source) { averageWeights = average }
+            else { throw FileError.format("'\(source)' was saved with ema_decay \(options.emaDecay) but holds no weight average (optim.ema.*)") }
+        }
         dropoutRng = Rng(seed: 0)
         dropoutRng.state = rng
     }

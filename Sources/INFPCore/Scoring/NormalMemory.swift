@@ -1,0 +1,151 @@
+/// A memory of normal motion: the model's backbone features of every frame of normal videos,
+/// compared window by window with new footage.
+///
+/// A test frame f is judged with its clip — frames f−4 … f, the model's four inputs and the
+/// frame it predicts. The memory finds the normal clip (five consecutive frames of one normal
+/// video) whose features are closest over the whole clip, which aligns the phase of the
+/// periodic motion, then scores the frame by the largest feature distance over the grid cells
+/// of that clip: a product of the wrong colour, shape, angle or position, a missing or foreign
+/// one, a line running too fast or standing still all leave some cell of the clip unlike
+/// anything normal, while lighting drift seen in normal footage does not.
+///
+/// Features: the backbone's x2 output (C, H/4, W/4) (evaluation mode) averaged over 2×2
+/// cells and over groups of channels down to at most `maxChannels`, i.e. (≤ 32, H/8, W/8).
+public struct NormalMemory {
+    public static let clipFrames = 5
+    public static let maxChannels = 32
+
+    /// Descriptor layout: channels × gridHeight × gridWidth.
+    public let channels: Int, gridHeight: Int, gridWidth: Int
+    /// (frames, channels·gridHeight·gridWidth), the frames of all normal videos in order.
+    public let features: Tensor
+    /// Frames per normal video (their sum is `features.shape[0]`).
+    public let videoLengths: [Int]
+
+    public var descriptorSize: Int { channels * gridHeight * gridWidth }
+
+    public init(channels: Int, gridHeight: Int, gridWidth: Int, features: Tensor, videoLengths: [Int]) {
+        precondition(features.rank == 2 && features.shape[1] == channels * gridHeight * gridWidth, "memory features do not match the layout")
+        precondition(videoLengths.reduce(0, +) == features.shape[0], "memory video lengths do not add up to the frames")
+        self.channels = channels; self.gridHeight = gridHeight; self.gridWidth = gridWidth
+        self.features = features; self.videoLengths = videoLengths
+    }
+
+    /// Descriptors (n, D) of backbone x2 features (n, C, h, w).
+    static func descriptors(_ x2: Tensor) -> (Tensor, channels: Int, gridHeight: Int, gridWidth: Int) {
+        let n = x2.shape[0], c = x2.shape[1], h = x2.shape[2], w = x2.shape[3]
+        let group = (c + maxChannels - 1) / maxChannels
+        let oc = (c + group - 1) / group, gh = max(1, h / 2), gw = max(1, w / 2)
+        let cellH = h / gh, cellW = w / gw
+        let out = Tensor(zeros: [n, oc * gh * gw])
+        Parallel.forEach(n) { f in
+            let src = x2.data + f * c * h * w, dst = out.data + f * oc * gh * gw
+            for ch in 0..<c {
+                let o = dst + (ch / group) * gh * gw
+                let plane = src + ch * h * w
+                for y in 0..<gh * cellH {
+                    for x in 0..<gw * cellW { o[(y / cellH) * gw + x / cellW] += plane[y * w + x] }
+                }
+            }
+            for k in 0..<oc {  // averages: the last group may hold fewer channels
+                let members = min(group, c - k * group)
+                let scale = 1 / Float(members * cellH * cellW)
+                for j in 0..<gh * gw { dst[k * gh * gw + j] *= scale }
+            }
+        }
+        return (out, oc, gh, gw)
+    }
+
+    /// Builds the memory from backbone x2 features of normal videos, one tensor (n, C, h, w) per
+    /// video; videos shorter than a clip are skipped.
+    static func build(perVideo: [Tensor]) -> NormalMemory? {
+        var parts: [Tensor] = [], lengths: [Int] = []
+        var layout = (0, 0, 0)
+        for x2 in perVideo where x2.shape[0] >= clipFrames {
+            let d = descriptors(x2)
+            layout = (d.channels, d.gridHeight, d.gridWidth)
+            parts.append(d.0); lengths.append(x2.shape[0])
+        }
+        guard !parts.isEmpty else { return nil }
+        return NormalMemory(channels: layout.0, gridHeight: layout.1, gridWidth: layout.2,
+                            features: Tensor.concat(parts, axis: 0), videoLengths: lengths)
+    }
+
+    /// Anomaly scores of frames 4 … n−1 of a video from its descriptors (n, D): the largest
+    /// per-cell squared feature distance (summed over the clip's frames and the cell's
+    /// channels) to the nearest normal clip.
+    func scores(descriptors a: Tensor) -> [Double] {
+        let t = a.shape[0], nb = features.shape[0], d = descriptorSize, k = NormalMemory.clipFrames
+        precondition(a.shape[1] == d, "descriptors of \(a.shape[1]) values, the memory holds \(d)")
+        guard t >= k else { return [] }
+        // Frame-to-frame squared distances |a|² + |b|² − 2·a·b (T × N).
+        let dot = Tensor(uninitialized: [t, nb])
+        Gemm.sgemm(transB: true, m: t, n: nb, k: d, a: a.data, lda: d, b: features.data, ldb: d, c: dot.data, ldc: nb)
+        let na = NormalMemory.squaredNorms(a), nbn = NormalMemory.squaredNorms(features)
+        // Starts of normal clips: five frames within one video.
+        var starts: [Int] = []
+        var offset = 0
+        for len in videoLengths { starts += (offset..<offset + len - k + 1); offset += len }
+        let cells = gridHeight * gridWidth
+        var out = [Double](repeating: 0, count: t - k + 1)
+        Parallel.forEach(t - k + 1) { s in
+            var best = Double.infinity, bestStart = starts[0]
+            for n in starts {
+                var dist = 0.0
+                for i in 0..<k { dist += Double(na[s + i] + nbn[n + i] - 2 * dot.data[(s + i) * nb + n + i]) }
+                if dist < best { best = dist; bestStart = n }
+            }
+            var perCell = [Double](repeating: 0, count: cells)
+            for i in 0..<k {
+                let x = a.data + (s + i) * d, y = features.data + (bestStart + i) * d
+                for c in 0..<channels {
+                    for j in 0..<cells { let e = Double(x[c * cells + j] - y[c * cells + j]); perCell[j] += e * e }
+                }
+            }
+            out[s] = perCell.max()!
+        }
+        return out
+    }
+
+    static func squaredNorms(_ x: Tensor) -> [Float] {
+        let n = x.shape[0], d = x.shape[1]
+        return (0..<n).map { i in
+            var s: Float = 0
+            let p = x.data + i * d
+            for j in 0..<d { s += p[j] * p[j] }
+            return s
+        }
+    }
+
+    // MARK: checkpoints: tensors `memory.features`, `memory.video_lengths`, metadata layout
+
+    public static let metadataKey = "infp_memory"
+    public static let tensorPrefix = "memory."
+
+    public var checkpointTensors: [(String, SafeTensors.Value)] {
+        [("memory.features", .float32(features)),
+         ("memory.video_lengths", .int64(shape: [videoLengths.count], values: videoLengths.map(Int64.init)))]
+    }
+
+    public var metadata: String {
+        JSON.object([("channels", .number(Double(channels))), ("grid_height", .number(Double(gridHeight))),
+                     ("grid_width", .number(Double(gridWidth))), ("clip_frames", .number(Double(NormalMemory.clipFrames))),
+                     ("source", .string("backbone x2 features, 2x2 cells, channel groups"))]).serialized
+    }
+
+    /// The memory saved in a checkpoint, nil when it holds none.
+    public static func load(from file: SafeTensors.File, source: String) throws -> NormalMemory? {
+        guard let text = file.metadata(metadataKey) else { return nil }
+        guard let j = try? JSON.parse(text), let c = j["channels"]?.int, let gh = j["grid_height"]?.int, let gw = j["grid_width"]?.int,
+              let fe = file.entry("memory.features"), let le = file.entry("memory.video_lengths") else {
+            throw FileError.format("'\(source)' has an incomplete normal-footage memory (\(metadataKey), memory.features, memory.video_lengths)")
+        }
+        let lt = file.tensor(le)
+        let lengths = (0..<lt.count).map { Int(lt.data[$0]) }
+        guard fe.shape.count == 2, fe.shape[1] == c * gh * gw, lengths.allSatisfy({ $0 >= clipFrames }),
+              lengths.reduce(0, +) == fe.shape[0] else {
+            throw FileError.format("'\(source)' has an inconsistent normal-footage memory: features \(fe.shape), layout \(c)×\(gh)×\(gw), video lengths \(lengths)")
+        }
+        return NormalMemory(channels: c, gridHeight: gh, gridWidth: gw, features: file.tensor(fe), videoLengths: lengths)
+    }
+}
