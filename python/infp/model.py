@@ -239,7 +239,8 @@ class Model(NativeHandle):
     def fit(self, videos, epochs: int = 150, batch_size: int = 8, lr: float = 2e-4, milestones=(100, 120),
             gamma: float = 0.5, seed: int = 0, callback=None, progress: bool = True, resume=None,
             checkpoint_every: int = 0, checkpoint_path=None, max_minutes: float = 0, schedule: str = "multistep",
-            warmup: float = 0.05, final_lr_factor: float = 0.01, ema_decay: float = 0.0, bn_batches: int = 0):
+            warmup: float = 0.05, final_lr_factor: float = 0.01, ema_decay: float = 0.0, bn_batches: int = 0,
+            remember: bool = True):
         """Learns normal motion from normal videos (spec §4: 5-frame clips, Adam, multi-step
         learning rate). Each call is one run with a fresh optimizer; ``resume`` continues a
         run saved with ``checkpoint_path`` exactly where it stopped, up to ``epochs``.
@@ -252,6 +253,19 @@ class Model(NativeHandle):
             progress: show a tqdm progress bar (if tqdm is installed).
             max_minutes: a time budget; training ends normally after the step that exceeds it
                 (the last entry of the returned losses is then a partial epoch's mean).
+            schedule: "multistep" (the released recipe: ``lr``, x ``gamma`` at each of
+                ``milestones``), "cosine" (linear warm-up over the fraction ``warmup`` of the
+                run, then half cosine down to ``lr * final_lr_factor``) or "onecycle"
+                (PyTorch's OneCycleLR shape). Cosine and one-cycle span the run: ``epochs``,
+                or the ``max_minutes`` budget when it ends the run first.
+            ema_decay: keep an exponential moving average of the weights (e.g. 0.998) and
+                leave it in the model at the end; 0 = off.
+            bn_batches: at the end, re-estimate BatchNorm running statistics over this many
+                batches of training clips (0 = off); advisable with ``ema_decay`` and short
+                high-rate runs, whose running averages lag the weights.
+            remember: build the memory of normal footage (:meth:`remember`) from ``videos``
+                after training, for the default "memory" anomaly score.
+            docs/quality.md measures these options on a training budget.
         Returns:
             list of the mean loss of each epoch run.
         """
@@ -317,6 +331,10 @@ class Model(NativeHandle):
         if error:
             raise error[0]
         check(status)
+        if remember:
+            arr_ok = [v for v in vids if v.shape[0] >= 5]
+            if arr_ok:
+                self.remember(arr_ok)
         return epoch_losses
 
     def train_step(self, clips, targets, lr: float = 2e-4) -> float:
