@@ -22,6 +22,11 @@ public struct NormalMemory {
     /// Frames per normal video (their sum is `features.shape[0]`).
     public let videoLengths: [Int]
 
+    /// Squared norms of the remembered frames, and the first frames of every normal clip
+    /// (five consecutive frames of one video).
+    let memoryNorms: [Float]
+    let clipStarts: [Int]
+
     public var descriptorSize: Int { channels * gridHeight * gridWidth }
 
     public init(channels: Int, gridHeight: Int, gridWidth: Int, features: Tensor, videoLengths: [Int]) {
@@ -29,6 +34,10 @@ public struct NormalMemory {
         precondition(videoLengths.reduce(0, +) == features.shape[0], "memory video lengths do not add up to the frames")
         self.channels = channels; self.gridHeight = gridHeight; self.gridWidth = gridWidth
         self.features = features; self.videoLengths = videoLengths
+        memoryNorms = NormalMemory.squaredNorms(features)
+        var starts: [Int] = [], offset = 0
+        for len in videoLengths { starts += (offset..<offset + len - NormalMemory.clipFrames + 1); offset += len }
+        clipStarts = starts
     }
 
     /// Descriptors (n, D) of backbone x2 features (n, C, h, w).
@@ -78,33 +87,50 @@ public struct NormalMemory {
         let t = a.shape[0], nb = features.shape[0], d = descriptorSize, k = NormalMemory.clipFrames
         precondition(a.shape[1] == d, "descriptors of \(a.shape[1]) values, the memory holds \(d)")
         guard t >= k else { return [] }
-        // Frame-to-frame squared distances |a|² + |b|² − 2·a·b (T × N).
+        // All frame-to-memory dot products at once (T × N).
         let dot = Tensor(uninitialized: [t, nb])
         Gemm.sgemm(transB: true, m: t, n: nb, k: d, a: a.data, lda: d, b: features.data, ldb: d, c: dot.data, ldc: nb)
-        let na = NormalMemory.squaredNorms(a), nbn = NormalMemory.squaredNorms(features)
-        // Starts of normal clips: five frames within one video.
-        var starts: [Int] = []
-        var offset = 0
-        for len in videoLengths { starts += (offset..<offset + len - k + 1); offset += len }
-        let cells = gridHeight * gridWidth
+        let norms = NormalMemory.squaredNorms(a)
+        let frames = (0..<t).map { FrameMatch(descriptor: UnsafePointer(a.data + $0 * d), norm: norms[$0],
+                                              dots: UnsafePointer(dot.data + $0 * nb)) }
         var out = [Double](repeating: 0, count: t - k + 1)
-        Parallel.forEach(t - k + 1) { s in
-            var best = Double.infinity, bestStart = starts[0]
-            for n in starts {
-                var dist = 0.0
-                for i in 0..<k { dist += Double(na[s + i] + nbn[n + i] - 2 * dot.data[(s + i) * nb + n + i]) }
-                if dist < best { best = dist; bestStart = n }
-            }
-            var perCell = [Double](repeating: 0, count: cells)
-            for i in 0..<k {
-                let x = a.data + (s + i) * d, y = features.data + (bestStart + i) * d
-                for c in 0..<channels {
-                    for j in 0..<cells { let e = Double(x[c * cells + j] - y[c * cells + j]); perCell[j] += e * e }
-                }
-            }
-            out[s] = perCell.max()!
-        }
+        Parallel.forEach(t - k + 1) { s in out[s] = score(clip: Array(frames[s..<s + k])) }
         return out
+    }
+
+    /// A frame's descriptor with its squared norm and its dot products with every frame of the
+    /// memory: what clip scores need, computed once per frame (live streams keep the last five).
+    public struct FrameMatch {
+        public let descriptor: UnsafePointer<Float>
+        public let norm: Float
+        public let dots: UnsafePointer<Float>
+    }
+
+    /// The dot products of one descriptor (D values) with every remembered frame, into `dots` (N).
+    func dots(_ descriptor: UnsafePointer<Float>, into dots: UnsafeMutablePointer<Float>) {
+        let nb = features.shape[0], d = descriptorSize
+        Gemm.sgemm(transB: true, m: 1, n: nb, k: d, a: descriptor, lda: d, b: features.data, ldb: d, c: dots, ldc: nb)
+    }
+
+    /// The score of one clip (`clipFrames` frames, oldest first).
+    public func score(clip: [FrameMatch]) -> Double {
+        let k = NormalMemory.clipFrames, d = descriptorSize
+        precondition(clip.count == k, "a clip is \(k) frames, got \(clip.count)")
+        var best = Double.infinity, bestStart = 0
+        for n in clipStarts {
+            var dist = 0.0
+            for i in 0..<k { dist += Double(clip[i].norm + memoryNorms[n + i] - 2 * clip[i].dots[n + i]) }
+            if dist < best { best = dist; bestStart = n }
+        }
+        let cells = gridHeight * gridWidth
+        var perCell = [Double](repeating: 0, count: cells)
+        for i in 0..<k {
+            let x = clip[i].descriptor, y = features.data + (bestStart + i) * d
+            for c in 0..<channels {
+                for j in 0..<cells { let e = Double(x[c * cells + j] - y[c * cells + j]); perCell[j] += e * e }
+            }
+        }
+        return perCell.max()!
     }
 
     static func squaredNorms(_ x: Tensor) -> [Float] {
