@@ -27,12 +27,15 @@ def test_train_then_evaluate(tmp_path):
     result = json.loads(run("evaluate", str(ckpt), "--synthetic", "conveyor", "--videos", "2", "--frames", "60",
                             "--json").strip().splitlines()[-1])
     assert 0 <= result["frame_auc"] <= 1 and result["videos"] == 2 and result["mean_psnr"] > 0
+    # train remembered its footage: the default anomaly score is the memory's
+    assert result["method"] == "memory" and 0 <= result["method_frame_auc"] <= 1
 
 
 def test_demo_prints_the_ablation_table():
     out = run("demo", "--preset", "tiny", "--minutes", "0.02", "--videos", "2", "--frames", "30", "--quiet")
     for name in ("baseline", "+fusion", "+filter", "INFP (both)"):
         assert f"| {name}" in out
+    assert "AUC memory" in out
     assert "demo done" in out
 
 
