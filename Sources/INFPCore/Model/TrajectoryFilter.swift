@@ -77,20 +77,31 @@ final class TrajectoryFilter {
         let spectrum = Scratch(b * m * ph * 2)
         defer { spectrum.release() }
         FFT.r2c(za.data, realShape: [b, m, p, q], axes: (2, 3), into: spectrum.pointer)
-        let sp = spectrum.pointer, w = complexWeights.data, r = routing.data
+        // The bases as planes (j, re | im) over the P·H bins, so that mixing them is a run of
+        // contiguous vector loops per channel.
+        let basisPlanes = Scratch(2 * n * ph)
+        defer { basisPlanes.release() }
+        let wp = basisPlanes.pointer, w = complexWeights.data
+        for i in 0..<ph { for j in 0..<n { wp[(2 * j) * ph + i] = w[(i * n + j) * 2]; wp[(2 * j + 1) * ph + i] = w[(i * n + j) * 2 + 1] } }
+        let sp = spectrum.pointer, r = routing.data
         let k0s = p % 2 == 0 && p > 1 ? [0, p / 2] : [0], k1s = q % 2 == 0 && q > 1 ? [0, q / 2] : [0]
         Parallel.forChunks(b * m, minChunk: 4) { range in
-            for bm in range {
-                let row = sp + bm * ph * 2, rt = r + (bm / m) * n * m + bm % m
-                for k0 in k0s { for k1 in k1s { row[(k0 * h + k1) * 2 + 1] = 0 } }
-                // K[p, h] = Σ_j routing[j, m] · w[p, h, j], then spectrum · K in place.
-                for i in 0..<ph {
-                    let wi = w + i * n * 2
-                    var kr: Float = 0, ki: Float = 0
-                    for j in 0..<n { let rj = rt[j * m]; kr += rj * wi[2 * j]; ki += rj * wi[2 * j + 1] }
-                    let sr = row[2 * i], si = row[2 * i + 1]
-                    row[2 * i] = sr * kr - si * ki
-                    row[2 * i + 1] = sr * ki + si * kr
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * ph) { buf in
+                let kr = buf.baseAddress!, ki = kr + ph
+                for bm in range {
+                    let row = sp + bm * ph * 2, rt = r + (bm / m) * n * m + bm % m
+                    for k0 in k0s { for k1 in k1s { row[(k0 * h + k1) * 2 + 1] = 0 } }
+                    // K = Σ_j routing[j, m] · w[·, ·, j], then spectrum · K in place.
+                    for i in 0..<ph { kr[i] = 0; ki[i] = 0 }
+                    for j in 0..<n {
+                        let rj = rt[j * m], wr = wp + 2 * j * ph, wi = wr + ph
+                        for i in 0..<ph { kr[i] += rj * wr[i]; ki[i] += rj * wi[i] }
+                    }
+                    for i in 0..<ph {
+                        let sr = row[2 * i], si = row[2 * i + 1], a = kr[i], c = ki[i]
+                        row[2 * i] = sr * a - si * c
+                        row[2 * i + 1] = sr * c + si * a
+                    }
                 }
             }
         }
