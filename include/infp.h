@@ -373,30 +373,41 @@ infp_status infp_resize_rgb8(const uint8_t *src, int64_t height, int64_t width, 
                              int64_t row_stride_bytes, uint8_t *dst, int64_t out_height,
                              int64_t out_width, int64_t dst_count);
 
-/* Calibration of live alerts on normal footage. The anomaly score of a frame is the z-score
- *     anomaly_score = (psnr_mean - psnr) / psnr_std
- * (0 = a typical normal frame, higher = more anomalous), where psnr_mean and psnr_std are the
- * mean and sample standard deviation (n - 1) of the PSNR of every scored frame (frames
- * 4..n-1) of the normal videos. threshold is the (1 - false_alarm_rate) quantile of the
- * normal frames' anomaly scores (linear interpolation, NumPy's default): about that fraction
- * of normal frames score above it. Calibrate on normal footage not used for training, from
- * the same camera; calibrate again after training. */
+/* Calibration of live alerts on normal footage. The anomaly score of a frame is a z-score
+ * of its raw score against normal footage (0 = a typical normal frame, higher = more
+ * anomalous):
+ *     method INFP_SCORE_PSNR:    anomaly_score = (psnr_mean - psnr) / psnr_std
+ *     method INFP_SCORE_MEMORY:  anomaly_score = (memory_score - psnr_mean) / psnr_std
+ * where psnr_mean and psnr_std are the mean and sample standard deviation (n - 1) of the raw
+ * score (PSNR in dB, or the memory score of infp_model_anomaly_scores) over every scored frame
+ * (frames 4..n-1) of the normal videos. threshold is the (1 - false_alarm_rate) quantile of
+ * the normal frames' anomaly scores (linear interpolation, NumPy's default): about that
+ * fraction of normal frames score above it. Calibrate on normal footage neither trained on nor
+ * remembered (infp_model_remember), from the same camera; calibrate again after training. */
 typedef struct infp_calibration {
     size_t size;            /* sizeof(infp_calibration), set by the caller */
     float false_alarm_rate; /* per-frame rate asked for, in (0, 1) */
-    float psnr_mean;        /* dB */
-    float psnr_std;         /* dB */
+    float psnr_mean;        /* mean of the raw score: dB for PSNR (name kept from version 1) */
+    float psnr_std;         /* its sample standard deviation */
     float threshold;        /* on the anomaly score */
     int64_t n_frames;       /* scored normal frames; 0 = the model is not calibrated */
     int64_t n_videos;
+    int32_t method;         /* INFP_SCORE_PSNR or INFP_SCORE_MEMORY (added later: a struct
+                               of the first version's size reads as PSNR) */
 } infp_calibration;
 
 /* Scores the normal videos (each at the model's frame size, >= 5 frames), computes the
  * calibration and stores it in the model: infp_model_save writes it into the checkpoint
  * (__metadata__["infp_calibration"], JSON) and infp_model_load reads it back. out may be NULL.
- * Streams created afterwards use it; existing streams keep the calibration they started with. */
+ * The score is the memory score when the model has a memory of normal footage
+ * (infp_model_remember; docs/quality.md), else PSNR. Streams created afterwards use it;
+ * existing streams keep the calibration they started with. */
 infp_status infp_model_calibrate(infp_model *model, const infp_video *normal_videos, int64_t n_videos,
                                  float false_alarm_rate, infp_calibration *out);
+
+/* The same with the score chosen: INFP_SCORE_PSNR, INFP_SCORE_MEMORY, or -1 for the default. */
+infp_status infp_model_calibrate_score(infp_model *model, const infp_video *normal_videos, int64_t n_videos,
+                                       float false_alarm_rate, int32_t method, infp_calibration *out);
 
 /* The model's calibration. An uncalibrated model is not an error: *out gets n_frames = 0,
  * n_videos = 0 and NaN in every float field. out->size must be set. */
@@ -441,7 +452,8 @@ typedef struct infp_stream_result {
     int64_t frame_index;  /* 0-based index of the pushed frame since creation or reset */
     bool has_score;       /* false for the first 4 frames (nothing to predict them from) */
     float psnr;           /* dB, higher = more normal; NaN without a score */
-    float anomaly_score;  /* (psnr_mean - psnr) / psnr_std; NaN without score or calibration */
+    float anomaly_score;  /* the calibration's z-score (see infp_calibration); NaN without
+                             score or calibration */
     float threshold;      /* threshold in use; NaN without calibration */
     bool alert;           /* the frame is part of an event */
     bool event_started;   /* an event starts on this frame */

@@ -103,21 +103,39 @@ public func infp_resize_rgb8(_ src: UnsafePointer<UInt8>?, _ height: Int64, _ wi
 func cCalibration(_ c: Calibration?) -> infp_calibration {
     guard let c else {
         return infp_calibration(size: MemoryLayout<infp_calibration>.size, false_alarm_rate: .nan, psnr_mean: .nan,
-                                psnr_std: .nan, threshold: .nan, n_frames: 0, n_videos: 0)
+                                psnr_std: .nan, threshold: .nan, n_frames: 0, n_videos: 0, method: Int32(INFP_SCORE_PSNR.rawValue))
     }
     return infp_calibration(size: MemoryLayout<infp_calibration>.size, false_alarm_rate: Float(c.falseAlarmRate),
-                            psnr_mean: Float(c.psnrMean), psnr_std: Float(c.psnrStd), threshold: Float(c.threshold),
-                            n_frames: Int64(c.frames), n_videos: Int64(c.videos))
+                            psnr_mean: Float(c.mean), psnr_std: Float(c.std), threshold: Float(c.threshold),
+                            n_frames: Int64(c.frames), n_videos: Int64(c.videos),
+                            method: Int32(c.method == "memory" ? INFP_SCORE_MEMORY.rawValue : INFP_SCORE_PSNR.rawValue))
+}
+
+/// Calibration methods by infp_score_method value (patch scores are not calibrated).
+func calibrationMethod(_ m: Int32) throws -> String {
+    switch m {
+    case Int32(INFP_SCORE_PSNR.rawValue): return "psnr"
+    case Int32(INFP_SCORE_MEMORY.rawValue): return "memory"
+    default: throw APIError.invalid("method is \(m); calibration takes INFP_SCORE_PSNR (0) or INFP_SCORE_MEMORY (2), or -1 for the default")
+    }
 }
 
 @_cdecl("infp_model_calibrate")
 public func infp_model_calibrate(_ model: OpaquePointer?, _ videos: UnsafePointer<infp_video>?, _ nVideos: Int64,
                                  _ falseAlarmRate: Float, _ out: UnsafeMutablePointer<infp_calibration>?) -> infp_status {
+    infp_model_calibrate_score(model, videos, nVideos, falseAlarmRate, -1, out)
+}
+
+@_cdecl("infp_model_calibrate_score")
+public func infp_model_calibrate_score(_ model: OpaquePointer?, _ videos: UnsafePointer<infp_video>?, _ nVideos: Int64,
+                                       _ falseAlarmRate: Float, _ method: Int32,
+                                       _ out: UnsafeMutablePointer<infp_calibration>?) -> infp_status {
     guarded {
         let h = try modelHandle(model)
         guard falseAlarmRate > 0, falseAlarmRate < 1 else {
             throw APIError.invalid("false_alarm_rate is \(falseAlarmRate); it must be in (0, 1), e.g. 0.01 for one normal frame in 100 above the threshold")
         }
+        let chosen = method == -1 ? nil : try calibrationMethod(method)
         if let out { try writeSized(cCalibration(nil), to: out, "out") }  // checks out->size before the work
         let list = try readVideos(videos, nVideos, h.model.config)
         for (i, v) in list.enumerated() where v.frames <= h.model.config.frames {
@@ -126,13 +144,16 @@ public func infp_model_calibrate(_ model: OpaquePointer?, _ videos: UnsafePointe
         // Scoring only reads the model; storing the result is a change (exclusive).
         let calibration: Calibration = try h.lock.reading {
             try h.run {
-                do { return try h.model.calibrate(normal: list, falseAlarmRate: Double(falseAlarmRate)) } catch let e as Calibration.InputError {
+                do { return try h.model.calibrate(normal: list, falseAlarmRate: Double(falseAlarmRate), method: chosen) } catch let e as Calibration.InputError {
                     throw APIError.invalid(e.description)
                 }
             }
         }
         h.lock.writing { h.model.calibration = calibration }
-        log(.info, "calibrated on \(calibration.frames) frames of \(calibration.videos) normal videos: PSNR \(calibration.psnrMean) ± \(calibration.psnrStd) dB, threshold \(calibration.threshold)")
+        log(.info, "calibrated the \(calibration.method) score on \(calibration.frames) frames of \(calibration.videos) normal videos: \(calibration.mean) ± \(calibration.std), threshold \(calibration.threshold)")
+        if calibration.method == "memory" && calibration.mean < 1e-9 {
+            log(.warning, "infp_model_calibrate: the normal videos score 0 against the memory: they are the remembered footage itself; calibrate on other normal footage, or alerts will fire on ordinary variation")
+        }
         if let out { try writeSized(cCalibration(calibration), to: out, "out") }
     }
 }
@@ -155,8 +176,12 @@ public func infp_model_set_calibration(_ model: OpaquePointer?, _ calibration: U
             return
         }
         let p = try readParams(calibration, defaults: cCalibration(nil), "calibration")
-        let c = Calibration(psnrMean: Double(p.psnr_mean), psnrStd: Double(p.psnr_std), frames: Int(p.n_frames),
-                            videos: Int(p.n_videos), falseAlarmRate: Double(p.false_alarm_rate), threshold: Double(p.threshold))
+        let c = Calibration(method: try calibrationMethod(p.method), mean: Double(p.psnr_mean), std: Double(p.psnr_std),
+                            frames: Int(p.n_frames), videos: Int(p.n_videos), falseAlarmRate: Double(p.false_alarm_rate),
+                            threshold: Double(p.threshold))
+        if c.method == "memory" && h.lock.reading({ h.model.memory == nil }) {
+            throw APIError.invalid("a 'memory' calibration needs a model with a memory of normal footage (infp_model_remember)")
+        }
         do { try c.validate() } catch let e as Calibration.InputError { throw APIError.invalid(e.description) }
         h.lock.writing { h.model.calibration = c }
     }

@@ -94,3 +94,58 @@ final class AnomalyScoreTests: XCTestCase {
         XCTAssertEqual(try loaded.anomalyScores(probe), try model.anomalyScores(probe))
     }
 }
+
+final class MemoryCalibrationTests: XCTestCase {
+    /// A model with a memory, calibrated on the memory score of held-out normal footage.
+    func calibratedModel() throws -> INFPModel {
+        let model = try INFPModel(config: .tiny, seed: 2)
+        model.memory = try model.buildMemory(normal: [movingSquareVideo(40)])
+        model.calibration = try model.calibrate(normal: [movingSquareVideo(30, phase: 1), movingSquareVideo(30, phase: 2)], falseAlarmRate: 0.1)
+        return model
+    }
+
+    func testCalibrationPicksTheMemoryScore() throws {
+        let model = try calibratedModel()
+        let c = model.calibration!
+        XCTAssertEqual(c.method, "memory")
+        let raw = try [movingSquareVideo(30, phase: 1), movingSquareVideo(30, phase: 2)].flatMap {
+            try model.anomalyScores($0, options: ScoreOptions(method: .memory))
+        }
+        let mean = raw.reduce(0, +) / Double(raw.count)
+        XCTAssertEqual(c.mean, mean, accuracy: 1e-9 * max(1, mean))
+        XCTAssertEqual(c.anomalyScore(raw: mean + c.std), 1, accuracy: 1e-9)  // higher distance = more anomalous
+        // The checkpoint keeps the method.
+        let parsed = try Calibration.parse(c.json.serialized)
+        XCTAssertEqual(parsed, c)
+        // Without a memory, the default is PSNR, and asking for the memory is an error naming the fix.
+        let plain = try INFPModel(config: .tiny, seed: 2)
+        XCTAssertEqual(try plain.calibrate(normal: [movingSquareVideo(12)], falseAlarmRate: 0.1).method, "psnr")
+        XCTAssertThrowsError(try plain.calibrate(normal: [movingSquareVideo(12)], falseAlarmRate: 0.1, method: "memory")) {
+            XCTAssertTrue("\($0)".contains("remember"), "\($0)")
+        }
+    }
+
+    /// A live stream under a memory calibration gives, frame by frame, the batch memory score's
+    /// z-score, and alerts on a recoloured product.
+    func testStreamFollowsTheBatchMemoryScore() throws {
+        let model = try calibratedModel()
+        let c = model.calibration!
+        let normal = movingSquareVideo(40)
+        var px = normal.pixels
+        for f in 20..<24 { for i in stride(from: f * 32 * 48 * 3, to: (f + 1) * 32 * 48 * 3, by: 3) where px[i] == 230 { px[i] = 40; px[i + 2] = 230 } }
+        let odd = Video(frames: 40, height: 32, width: 48, pixels: px)
+        let batch = try model.anomalyScores(odd, options: ScoreOptions(method: .memory))
+        let stream = FrameStream(model: model, alerts: AlertParams(minEventFrames: 1, releaseFrames: 1, hysteresis: 0))
+        let plane = 32 * 48 * 3
+        var alerts: [Int] = []
+        for f in 0..<40 {
+            let r = stream.push(modelSizeRGB: Array(px[f * plane..<(f + 1) * plane]))
+            XCTAssertEqual(r.hasScore, f >= 4)
+            guard f >= 4 else { continue }
+            XCTAssertEqual(r.anomalyScore, c.anomalyScore(raw: batch[f - 4]), accuracy: 1e-3 * max(1, abs(r.anomalyScore)))
+            if r.alert.alert { alerts.append(f) }
+        }
+        XCTAssertEqual(alerts.first, 20)
+        XCTAssertTrue(alerts.allSatisfy { (20..<28).contains($0) }, "\(alerts)")
+    }
+}

@@ -129,7 +129,7 @@ class ScoreParams(Structure):
 class Calibration(Structure):
     """infp_calibration."""
     _fields_ = [("size", c_size_t), ("false_alarm_rate", c_float), ("psnr_mean", c_float), ("psnr_std", c_float),
-                ("threshold", c_float), ("n_frames", c_int64), ("n_videos", c_int64)]
+                ("threshold", c_float), ("n_frames", c_int64), ("n_videos", c_int64), ("method", c_int32)]
 
 
 class StreamParams(Structure):
@@ -195,6 +195,7 @@ _SIGNATURES = {
     "infp_model_anomaly_scores": (c_int, [_MODEL, POINTER(Video), POINTER(ScoreParams), _F32P, c_int64]),
     "infp_model_remember": (c_int, [_MODEL, POINTER(Video), c_int64]),
     "infp_model_memory_frames": (c_int, [_MODEL, _I64P]),
+    "infp_model_calibrate_score": (c_int, [_MODEL, POINTER(Video), c_int64, c_float, c_int32, POINTER(Calibration)]),
     # live streams
     "infp_resize_rgb8": (c_int, [_U8P, c_int64, c_int64, c_int64, c_int64, _U8P, c_int64, c_int64, c_int64]),
     "infp_model_calibrate": (c_int, [_MODEL, POINTER(Video), c_int64, c_float, POINTER(Calibration)]),

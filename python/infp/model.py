@@ -425,22 +425,26 @@ class Model(NativeHandle):
 
     # -- live streams and calibration ------------------------------------------------------
 
-    def calibrate(self, normal_videos, false_alarm_rate: float = 0.01) -> dict:
+    def calibrate(self, normal_videos, false_alarm_rate: float = 0.01, method: str = None) -> dict:
         """Fixes the live-alert threshold on normal footage and stores it in the model (saved
         with :meth:`save`, read back by :meth:`load`); streams created afterwards use it.
 
-        The anomaly score of a frame is ``(psnr_mean - psnr) / psnr_std`` (a z-score: 0 is a
-        typical normal frame, higher is more anomalous), with the mean and sample standard
-        deviation of the PSNRs of every scored frame (frames 4..n-1) of ``normal_videos``. The
-        threshold is the ``1 - false_alarm_rate`` quantile of their anomaly scores (linear
-        interpolation), so about that fraction of normal frames score above it; requiring
-        ``min_event_frames`` such frames in a row (:meth:`stream`) lowers the rate of alerts
-        further. Use normal videos that were not used for training, from the same camera.
+        The anomaly score of a frame is a z-score of its raw score against normal footage (0 is
+        a typical normal frame, higher is more anomalous): ``(memory_score - mean) / std`` for
+        the "memory" score, ``(mean - psnr) / std`` for "psnr", with the mean and sample
+        standard deviation of the raw scores of every scored frame (frames 4..n-1) of
+        ``normal_videos``. The threshold is the ``1 - false_alarm_rate`` quantile of their
+        anomaly scores (linear interpolation), so about that fraction of normal frames score
+        above it; requiring ``min_event_frames`` such frames in a row (:meth:`stream`) lowers
+        the rate of alerts further. Use normal videos that were neither trained on nor
+        remembered (the memory holds its own footage exactly), from the same camera.
 
         Args:
             normal_videos: list of uint8 RGB videos (n, H, W, 3), n >= 5; other frame sizes
                 are resized (Pillow bicubic).
             false_alarm_rate: the per-frame rate in (0, 1).
+            method: "memory" or "psnr"; None means "memory" when the model has a memory of
+                normal footage (:meth:`remember`, done by :meth:`fit`), else "psnr".
         Returns:
             the calibration as a dict (see :attr:`calibration`).
         """
@@ -452,23 +456,28 @@ class Model(NativeHandle):
                 raise ValueError(f"normal_videos[{i}] has {v.shape[0]} frames; calibration needs at least 5 per video")
         if not 0 < false_alarm_rate < 1:
             raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
+        if method not in (None, "psnr", "memory"):
+            raise ValueError(f"method must be 'memory', 'psnr' or None, got {method!r}")
         arr = (Video * len(vids))(*[self._c_video(v) for v in vids])
         out = Calibration()
         out.size = ctypes.sizeof(Calibration)
-        check(lib.infp_model_calibrate(self._h, arr, len(vids), false_alarm_rate, byref(out)))
+        code = -1 if method is None else _SCORE_METHODS.index(method)
+        check(lib.infp_model_calibrate_score(self._h, arr, len(vids), false_alarm_rate, code, byref(out)))
         return self._calibration_dict(out)
 
     @staticmethod
     def _calibration_dict(c: Calibration) -> dict:
-        return {"false_alarm_rate": float(c.false_alarm_rate), "psnr_mean": float(c.psnr_mean),
-                "psnr_std": float(c.psnr_std), "threshold": float(c.threshold), "n_frames": int(c.n_frames),
-                "n_videos": int(c.n_videos)}
+        return {"method": _SCORE_METHODS[c.method], "false_alarm_rate": float(c.false_alarm_rate),
+                "psnr_mean": float(c.psnr_mean), "psnr_std": float(c.psnr_std), "threshold": float(c.threshold),
+                "n_frames": int(c.n_frames), "n_videos": int(c.n_videos)}
 
     @property
     def calibration(self):
-        """The live-alert calibration as a dict (false_alarm_rate, psnr_mean, psnr_std in dB,
-        threshold on the anomaly score, n_frames, n_videos), or None if not calibrated.
-        Assign a dict with those keys (e.g. to change the threshold) or None to remove it."""
+        """The live-alert calibration as a dict (method "memory" or "psnr"; false_alarm_rate;
+        psnr_mean and psnr_std, the mean and spread of the raw score — dB for "psnr", the
+        name is historical; threshold on the anomaly score; n_frames, n_videos), or None if not
+        calibrated. Assign a dict with those keys (e.g. to change the threshold) or None to
+        remove it."""
         out = Calibration()
         out.size = ctypes.sizeof(Calibration)
         check(lib.infp_model_calibration(self._h, byref(out)))
@@ -482,11 +491,15 @@ class Model(NativeHandle):
         missing = {"psnr_mean", "psnr_std", "threshold"} - set(value)
         if missing:
             raise KeyError(f"a calibration needs {sorted(missing)}")
+        method = value.get("method", "psnr")
+        if method not in ("psnr", "memory"):
+            raise ValueError(f"a calibration's method is 'memory' or 'psnr', got {method!r}")
         c = Calibration()
         c.size = ctypes.sizeof(Calibration)
         c.psnr_mean, c.psnr_std, c.threshold = value["psnr_mean"], value["psnr_std"], value["threshold"]
         c.false_alarm_rate = value.get("false_alarm_rate", 0.0)
         c.n_frames, c.n_videos = int(value.get("n_frames", 1)), int(value.get("n_videos", 1))
+        c.method = _SCORE_METHODS.index(method)
         check(lib.infp_model_set_calibration(self._h, byref(c)))
 
     def stream(self, **params) -> "Stream":

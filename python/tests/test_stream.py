@@ -174,7 +174,8 @@ def line():
 def test_calibration_statistics(line):
     model, normal, _ = line
     assert model.calibration is None
-    cal = model.calibrate(normal, false_alarm_rate=0.05)
+    cal = model.calibrate(normal, false_alarm_rate=0.05, method="psnr")
+    assert cal["method"] == "psnr"
     psnr = np.concatenate([model.score(v).astype(np.float64) for v in normal])
     assert cal["n_frames"] == psnr.size == 12 * 56 and cal["n_videos"] == 12
     assert cal["psnr_mean"] == pytest.approx(psnr.mean(), abs=1e-4)
@@ -186,14 +187,33 @@ def test_calibration_statistics(line):
     assert abs((z > cal["threshold"]).mean() - 0.05) < 0.005  # on the calibration frames themselves
 
 
+def test_memory_calibration_statistics(line):
+    model, normal, held = line
+    assert model.memory_frames == 6 * 60  # fit remembered its training videos
+    cal = model.calibrate(normal, false_alarm_rate=0.05)  # the default score with a memory
+    assert cal["method"] == "memory"
+    raw = np.concatenate([model.anomaly_scores(v).astype(np.float64) for v in normal])
+    assert cal["psnr_mean"] == pytest.approx(raw.mean(), rel=1e-4)
+    assert cal["psnr_std"] == pytest.approx(raw.std(ddof=1), rel=1e-4)
+    z = (raw - cal["psnr_mean"]) / cal["psnr_std"]
+    assert cal["threshold"] == pytest.approx(np.quantile(z, 0.95), abs=1e-3)
+    # A live stream scores each frame as the batch memory score does.
+    v = held[0]
+    batch = (model.anomaly_scores(v) - cal["psnr_mean"]) / cal["psnr_std"]
+    with model.stream() as s:
+        live = [r.anomaly_score for r in map(s.push, v) if r.has_score]
+    np.testing.assert_allclose(live, batch, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["psnr", "memory"])
 @pytest.mark.parametrize("rate", [0.05, 0.1, 0.2])
-def test_false_alarm_rate_on_held_out_normal_footage(line, rate):
+def test_false_alarm_rate_on_held_out_normal_footage(line, rate, method):
     """The per-frame rate of threshold crossings on 12 held-out normal videos (672 frames)
     lands near the requested one. It cannot be exact: each video's PSNR level shifts with its
     lighting drift, so 12 videos estimate the spread only roughly; a factor of 2 is the
     tolerance (measured: 0.045, 0.089, 0.17)."""
     model, normal, held = line
-    cal = model.calibrate(normal, false_alarm_rate=rate)
+    cal = model.calibrate(normal, false_alarm_rate=rate, method=method)
     crossings = []
     with model.stream(min_event_frames=1) as s:
         for v in held:
@@ -204,9 +224,22 @@ def test_false_alarm_rate_on_held_out_normal_footage(line, rate):
     assert rate / 2 <= observed <= rate * 2, observed
 
 
-def test_alerts_on_an_anomaly_and_none_on_normal_footage(line):
+def test_memory_alerts_on_a_foreign_object(line):
     model, normal, held = line
     model.calibrate(normal, false_alarm_rate=0.01)
+    video = held[0].copy()
+    for k, f in enumerate(range(30, 42)):
+        video[f, 10:20, 2 + 3 * k:12 + 3 * k] = (250, 250, 40)
+    with model.stream(min_event_frames=2, release_frames=3) as s:
+        results = [s.push(f) for f in video]
+    starts = [r.frame_index for r in results if r.event_started]
+    assert starts and 30 < starts[0] <= 33, (starts, [round(r.anomaly_score, 1) for r in results])
+    assert all(r.alert for r in results[starts[0]:42])
+
+
+def test_alerts_on_an_anomaly_and_none_on_normal_footage(line):
+    model, normal, held = line
+    model.calibrate(normal, false_alarm_rate=0.01, method="psnr")
     events_on_normal = 0
     with model.stream(min_event_frames=3) as s:
         for v in held:

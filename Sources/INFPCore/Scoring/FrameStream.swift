@@ -26,6 +26,11 @@ public final class FrameStream {
     var plan: ResizePlan?
     /// The last frame at the model's size, uint8 RGB (H, W, 3).
     var rgb: [UInt8]
+    /// With a "memory" calibration, the model's memory of normal footage and the matches
+    /// (descriptor, dot products with the memory, squared norm) of the last frames (at most a
+    /// clip's 5): each frame is matched once, when it arrives.
+    let memory: NormalMemory?
+    var recent: [(descriptor: Tensor, dots: Tensor, norm: Float)] = []
 
     public struct Result: Equatable {
         public var frameIndex: Int
@@ -33,7 +38,8 @@ public final class FrameStream {
         public var hasScore: Bool
         /// PSNR (dB) of the frame's prediction; NaN without a score.
         public var psnr: Double
-        /// Calibrated anomaly score (z units, higher = more anomalous); NaN without a score
+        /// Calibrated anomaly score (z units of the calibration's method, memory or PSNR; higher
+        /// = more anomalous); NaN without a score
         /// or without calibration.
         public var anomalyScore: Double
         /// The threshold in use; NaN without calibration.
@@ -49,6 +55,7 @@ public final class FrameStream {
         calibration = model.calibration
         threshold = calibration == nil ? nil : (thresholdOverride ?? calibration!.threshold)
         self.alerts = AlertState(params: alerts)
+        memory = calibration?.method == "memory" ? model.memory : nil
         rgb = [UInt8](repeating: 0, count: model.config.height * model.config.width * 3)
     }
 
@@ -95,11 +102,12 @@ public final class FrameStream {
         if window.count == t {
             let (predicted, features) = predictWhileEncoding(frame)
             encoded = features
+            match(features)
             let psnr = INFPModel.psnr(predicted, frame)[0]
             result.hasScore = true
             result.psnr = psnr
             if let calibration, let threshold {
-                let z = calibration.anomalyScore(psnr: psnr)
+                let z = calibration.anomalyScore(raw: calibration.method == "memory" ? memoryScore() : psnr)
                 result.anomalyScore = z
                 result.alert = alerts.update(score: z, threshold: threshold)
             }
@@ -116,9 +124,32 @@ public final class FrameStream {
             errorMap.update(repeating: 0, count: h * w)
         }
         if window.count == t { window.removeFirst() }
-        window.append(encoded ?? model.encodeFrame(frame))
+        if let encoded { window.append(encoded) } else {
+            let features = model.encodeFrame(frame)
+            match(features)
+            window.append(features)
+        }
         frameIndex += 1
         return result
+    }
+
+    /// Matches a new frame against the memory (a "memory" calibration only).
+    func match(_ features: FrameFeatures) {
+        guard let memory else { return }
+        let descriptor = NormalMemory.descriptors(features.x2).0
+        let dots = Tensor(uninitialized: [memory.features.shape[0]])
+        memory.dots(descriptor.data, into: dots.data)
+        if recent.count == NormalMemory.clipFrames { recent.removeFirst() }
+        recent.append((descriptor, dots, NormalMemory.squaredNorms(descriptor)[0]))
+    }
+
+    /// The memory score of the clip ending with the current frame: the same value as the batch
+    /// `anomalyScores(method: .memory)` of that frame.
+    func memoryScore() -> Double {
+        guard let memory, recent.count == NormalMemory.clipFrames else { return .nan }
+        return memory.score(clip: recent.map {
+            NormalMemory.FrameMatch(descriptor: UnsafePointer($0.descriptor.data), norm: $0.norm, dots: UnsafePointer($0.dots.data))
+        })
     }
 
     /// Predicts `frame` from the window and encodes it for the next push. With more than one
@@ -140,6 +171,7 @@ public final class FrameStream {
     /// Forgets past frames (features, frame count, alert state): the next frame is frame 0.
     public func reset() {
         window.removeAll()
+        recent.removeAll()
         frameIndex = 0
         alerts.reset()
     }
