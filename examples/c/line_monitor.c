@@ -56,9 +56,11 @@ int main(int argc, char **argv) {
     if (calibration.n_frames == 0) {
         printf("warning: %s is not calibrated: PSNRs only, no alerts\n", argv[1]);
     } else {
-        printf("calibration: PSNR %.2f +- %.2f dB over %lld normal frames, threshold %.2f "
-               "(false-alarm rate %.3f per frame)\n",
-               calibration.psnr_mean, calibration.psnr_std, (long long)calibration.n_frames,
+        /* The raw score's statistics on normal footage: the memory score, or PSNR in dB. */
+        int memory = calibration.method == INFP_SCORE_MEMORY;
+        printf("calibration: %s %.2f +- %.2f%s over %lld normal frames, threshold %.2f "
+               "(false-alarm rate %.3f per frame)\n", memory ? "memory score" : "PSNR",
+               calibration.psnr_mean, calibration.psnr_std, memory ? "" : " dB", (long long)calibration.n_frames,
                calibration.threshold, calibration.false_alarm_rate);
     }
 

@@ -93,7 +93,8 @@ int run(const std::string &checkpoint, const std::string &video_path) {
     if (calibration.n_frames == 0)
         std::printf("warning: %s is not calibrated: PSNRs only, no alerts\n", checkpoint.c_str());
     else
-        std::printf("calibration: threshold %.2f on the anomaly score, PSNR %.2f +- %.2f dB\n", calibration.threshold,
+        std::printf("calibration: threshold %.2f on the anomaly score, %s %.2f +- %.2f on normal footage\n",
+                    calibration.threshold, calibration.method == INFP_SCORE_MEMORY ? "memory score" : "PSNR (dB)",
                     calibration.psnr_mean, calibration.psnr_std);
 
     RawVideo video(video_path);
