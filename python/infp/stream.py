@@ -12,9 +12,11 @@ so a frame costs one backbone pass plus fusion and decoder, and the PSNRs equal 
 :meth:`infp.Model.score` on the same frames. Frames of another size are resized inside the
 library exactly as :func:`infp.data.resize_video` (Pillow bicubic) would.
 
-The anomaly score is ``(psnr_mean - psnr) / psnr_std`` with the statistics of the model's
-calibration (:meth:`infp.Model.calibrate`): 0 is a typical normal frame, higher is more
-anomalous. Alerts are causal: an event starts on the ``min_event_frames``-th frame in a row
+The anomaly score is a z-score against normal footage, with the statistics of the model's
+calibration (:meth:`infp.Model.calibrate`): ``(memory_score - psnr_mean) / psnr_std`` for a
+"memory" calibration (the default when the model remembers normal footage; each frame is
+matched once against the memory), ``(psnr_mean - psnr) / psnr_std`` for "psnr". 0 is a typical
+normal frame, higher is more anomalous. Alerts are causal: an event starts on the ``min_event_frames``-th frame in a row
 whose score exceeds the threshold, and ends on the ``release_frames``-th frame in a row whose
 score is below ``threshold - hysteresis``.
 """
@@ -43,7 +45,7 @@ class StreamResult(NamedTuple):
         frame_index: 0-based index since the stream's creation or last reset.
         has_score: False for the first 4 frames (nothing to predict them from).
         psnr: PSNR (dB) of the frame's prediction, higher = more normal; NaN without a score.
-        anomaly_score: (psnr_mean - psnr) / psnr_std of the calibration; NaN without a score
+        anomaly_score: the calibration's z-score (see the module's doc); NaN without a score
             or calibration.
         threshold: the threshold in use; NaN without calibration.
         alert: the frame is part of an event.
