@@ -42,7 +42,7 @@ SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo
 APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-dev
 
 .PHONY: help deps deps-system deps-python lib check-lib test test-swift test-examples \
-        test-exports test-python test-notebook demo bench clean
+        test-exports test-python test-notebook demo bench quality clean
 
 help:
 	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
@@ -155,7 +155,8 @@ demo: deps lib
 	cd python && $(PYTHON) -m infp demo
 
 # Benchmarks: every executable target of Package.swift under bench/ (release build in its own
-# scratch folder), then any bench/*.py or bench/*.sh script. Each prints JSON lines.
+# scratch folder), then any bench/*.py or bench/*.sh script. Each prints JSON lines. Detection
+# quality (bench/quality, over an hour of training) has its own target: make quality.
 BENCH_ARGS ?=
 bench: deps lib
 	@found=0; \
@@ -165,10 +166,15 @@ bench: deps lib
 	    $(SWIFT) run -c release --scratch-path .build-bench $$t $(BENCH_ARGS); \
 	done; \
 	for f in bench/*.py bench/*.sh bench/*/*.py; do \
-	    [ -f "$$f" ] || continue; found=1; echo "bench: $$f" >&2; \
+	    [ -f "$$f" ] || continue; case "$$f" in bench/quality/*) continue ;; esac; \
+	    found=1; echo "bench: $$f" >&2; \
 	    case "$$f" in *.py) $(PYTHON) "$$f" ;; *.sh) bash "$$f" ;; esac; \
 	done; \
 	[ $$found = 1 ] || echo "bench: no benchmarks under bench/ yet"
+
+# Frame AUC per training recipe and anomaly score on the synthetic line -> docs/quality.md.
+quality: deps lib
+	$(PYTHON) bench/quality/quality_bench.py $(QUALITY_ARGS)
 
 clean:
 	rm -rf .build .build-release .build-abi .build-bench $(EXAMPLES_DIR) $(PY_LIB) python/build python/*.egg-info
