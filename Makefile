@@ -5,7 +5,8 @@
 #                the quickstart notebook at a tiny size)
 #   make lib     release build of libinfp.so (static Swift runtime, only infp_* exported),
 #                checked and copied to python/infp/libinfp.so
-#   make bench   run the scripts under bench/
+#   make bench   run the speed benchmarks under bench/
+#   make quality detection quality per training recipe and score (bench/quality, over an hour)
 #   make clean   remove build products
 #
 # Scratch folders: .build-release (release library), .build-abi (debug build and swift test),
