@@ -33,11 +33,7 @@ public func infp_model_anomaly_scores(_ model: OpaquePointer?, _ video: UnsafePo
         let cfg = h.model.config
         let p = params == nil ? infp_score_default_params() : try readParams(params, defaults: infp_score_default_params(), "params")
         let options = try scoreOptions(p, cfg)
-        let v = try readVideo(try require(video, "video"), cfg, "video")
-        guard v.frames > cfg.frames else { throw APIError.shape("the video has \(v.frames) frames; scoring needs at least \(cfg.frames + 1)") }
-        guard nScores == Int64(v.frames - cfg.frames) else {
-            throw APIError.shape("n_scores is \(nScores); a video of \(v.frames) frames gives \(v.frames - cfg.frames) scores (frames \(cfg.frames)..\(v.frames - 1))")
-        }
+        let v = try readScoredVideo(video, cfg, count: nScores, "n_scores")
         let out = try require(scores, "scores")
         let values: [Double] = try h.lock.reading {
             try h.run {

@@ -21,6 +21,18 @@ func readVideo(_ p: UnsafePointer<infp_video>, _ config: ModelConfig, _ name: St
                  pixels: Array(UnsafeBufferPointer(start: pixels, count: n)))
 }
 
+/// A video whose frames 4..n−1 get one output each (scores, predictions): checked against the
+/// model's frame size, long enough, and with `count` (named `countName`) equal to n − 4.
+func readScoredVideo(_ video: UnsafePointer<infp_video>?, _ config: ModelConfig, count: Int64, _ countName: String) throws -> Video {
+    let v = try readVideo(try require(video, "video"), config, "video")
+    let t = config.frames
+    guard v.frames > t else { throw APIError.shape("the video has \(v.frames) frames; scoring needs at least \(t + 1)") }
+    guard count == Int64(v.frames - t) else {
+        throw APIError.shape("\(countName) is \(count); a video of \(v.frames) frames gives \(v.frames - t) outputs (frames \(t)..\(v.frames - 1))")
+    }
+    return v
+}
+
 @_cdecl("infp_fit_default_params")
 public func infp_fit_default_params() -> infp_fit_params {
     infp_fit_params(size: MemoryLayout<infp_fit_params>.size, epochs: 0, batch_size: 0, learning_rate: 0,
@@ -148,12 +160,7 @@ public func infp_model_score(_ model: OpaquePointer?, _ video: UnsafePointer<inf
                              _ nPSNR: Int64) -> infp_status {
     guarded {
         let h = try modelHandle(model)
-        let cfg = h.model.config
-        let v = try readVideo(try require(video, "video"), cfg, "video")
-        guard v.frames > cfg.frames else { throw APIError.shape("the video has \(v.frames) frames; scoring needs at least \(cfg.frames + 1)") }
-        guard nPSNR == Int64(v.frames - cfg.frames) else {
-            throw APIError.shape("n_psnr is \(nPSNR); a video of \(v.frames) frames gives \(v.frames - cfg.frames) scores (frames \(cfg.frames)..\(v.frames - 1))")
-        }
+        let v = try readScoredVideo(video, h.model.config, count: nPSNR, "n_psnr")
         let out = try require(psnr, "psnr")
         let scores = h.lock.reading { h.run { h.model.score(v) } }
         for (i, s) in scores.enumerated() { out[i] = Float(s) }
@@ -165,12 +172,7 @@ public func infp_model_predict_video(_ model: OpaquePointer?, _ video: UnsafePoi
                                      _ frames: UnsafeMutablePointer<Float>?, _ nFrames: Int64) -> infp_status {
     guarded {
         let h = try modelHandle(model)
-        let cfg = h.model.config
-        let v = try readVideo(try require(video, "video"), cfg, "video")
-        guard v.frames > cfg.frames else { throw APIError.shape("the video has \(v.frames) frames; predicting needs at least \(cfg.frames + 1)") }
-        guard nFrames == Int64(v.frames - cfg.frames) else {
-            throw APIError.shape("n_frames is \(nFrames); a video of \(v.frames) frames gives \(v.frames - cfg.frames) predictions (frames \(cfg.frames)..\(v.frames - 1))")
-        }
+        let v = try readScoredVideo(video, h.model.config, count: nFrames, "n_frames")
         let out = try require(frames, "frames")
         let predicted = h.lock.reading { h.run { h.model.predictVideo(v.tensor()) } }
         try copyOut(predicted, to: out, count: predicted.count, "frames")

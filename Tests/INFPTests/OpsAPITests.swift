@@ -22,20 +22,6 @@ final class OpsAPITests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, tol, "largest difference \(worst)", file: file, line: line)
     }
 
-    /// Asserts a failing status and a last-error message that contains every fragment.
-    private func assertFails(_ status: infp_status, _ expected: infp_status, _ fragments: String...,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(status, expected, "status \(String(cString: CINFP.infp_status_name(status))), message: \(lastError)",
-                       file: file, line: line)
-        let message = lastError
-        XCTAssertFalse(message.isEmpty, "empty infp_last_error", file: file, line: line)
-        for f in fragments {
-            XCTAssertTrue(message.contains(f), "'\(message)' does not mention '\(f)'", file: file, line: line)
-        }
-    }
-
-    private var lastError: String { String(cString: CINFP.infp_last_error()) }
-
     private func shape(_ s: [Int]) -> [Int64] { s.map(Int64.init) }
 
     private func params(stride: Int32 = 1, padding: Int32 = 0, dilation: Int32 = 1,

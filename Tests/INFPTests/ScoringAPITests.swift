@@ -7,17 +7,6 @@ import XCTest
 /// The anomaly-score C entry points: scores against the engine, the memory and its calibration,
 /// and bad input (NULLs, counts, methods, options, a memory-less model).
 final class ScoringAPITests: XCTestCase {
-    private var lastError: String { String(cString: CINFP.infp_last_error()) }
-
-    private func assertFails(_ status: infp_status, _ expected: infp_status, _ fragments: String...,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(status, expected, "status \(String(cString: CINFP.infp_status_name(status))), message: \(lastError)",
-                       file: file, line: line)
-        for f in fragments {
-            XCTAssertTrue(lastError.contains(f), "'\(lastError)' does not mention '\(f)'", file: file, line: line)
-        }
-    }
-
     private func tinyModel() -> OpaquePointer {
         var p = CINFP.infp_model_default_params()
         var model: OpaquePointer?

@@ -9,17 +9,6 @@ import XCTest
 /// (NULLs, sizes, strides, channels, error-map counts, structs, freed handles), the model
 /// freed before its stream, and several streams on one model on several threads.
 final class StreamAPITests: XCTestCase {
-    private var lastError: String { String(cString: CINFP.infp_last_error()) }
-
-    private func assertFails(_ status: infp_status, _ expected: infp_status, _ fragments: String...,
-                             file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(status, expected, "status \(String(cString: CINFP.infp_status_name(status))), message: \(lastError)",
-                       file: file, line: line)
-        for f in fragments {
-            XCTAssertTrue(lastError.contains(f), "'\(lastError)' does not mention '\(f)'", file: file, line: line)
-        }
-    }
-
     private func tinyModel(seed: UInt64 = 1) -> OpaquePointer {
         var p = CINFP.infp_model_default_params()
         var model: OpaquePointer?

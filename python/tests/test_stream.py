@@ -224,14 +224,20 @@ def test_false_alarm_rate_on_held_out_normal_footage(line, rate, method):
     assert rate / 2 <= observed <= rate * 2, observed
 
 
+def with_foreign_object(video):
+    """A copy of the video with a foreign object (a bright square) riding the line through
+    frames 30..41."""
+    video = video.copy()
+    for k, f in enumerate(range(30, 42)):
+        video[f, 10:20, 2 + 3 * k:12 + 3 * k] = (250, 250, 40)
+    return video
+
+
 def test_memory_alerts_on_a_foreign_object(line):
     model, normal, held = line
     model.calibrate(normal, false_alarm_rate=0.01)
-    video = held[0].copy()
-    for k, f in enumerate(range(30, 42)):
-        video[f, 10:20, 2 + 3 * k:12 + 3 * k] = (250, 250, 40)
     with model.stream(min_event_frames=2, release_frames=3) as s:
-        results = [s.push(f) for f in video]
+        results = [s.push(f) for f in with_foreign_object(held[0])]
     starts = [r.frame_index for r in results if r.event_started]
     assert starts and 30 < starts[0] <= 33, (starts, [round(r.anomaly_score, 1) for r in results])
     assert all(r.alert for r in results[starts[0]:42])
@@ -247,12 +253,8 @@ def test_alerts_on_an_anomaly_and_none_on_normal_footage(line):
             events_on_normal += sum(r.event_started for r in map(s.push, v))
     assert events_on_normal == 0
 
-    # A foreign object (a bright square) rides the line through frames 30..41.
-    video = held[0].copy()
-    for k, f in enumerate(range(30, 42)):
-        video[f, 10:20, 2 + 3 * k:12 + 3 * k] = (250, 250, 40)
     with model.stream(min_event_frames=2, release_frames=3) as s:
-        results = [s.push(f) for f in video]
+        results = [s.push(f) for f in with_foreign_object(held[0])]
     starts = [r.frame_index for r in results if r.event_started]
     ends = [r.frame_index for r in results if r.event_ended]
     alerted = [r.frame_index for r in results if r.alert]
