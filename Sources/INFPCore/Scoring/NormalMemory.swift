@@ -6,8 +6,8 @@
 /// video) whose features are closest over the whole clip, which aligns the phase of the
 /// periodic motion, then scores the frame by the largest feature distance over the grid cells
 /// of that clip: a product of the wrong colour, shape, angle or position, a missing or foreign
-/// one, a line running too fast or standing still all leave some cell of the clip unlike
-/// anything normal, while lighting drift seen in normal footage does not.
+/// one, a line running too fast or standing still tend to leave some cell of the clip unlike
+/// anything normal, while lighting drift seen in normal footage does not (docs/quality.md).
 ///
 /// Features: the backbone's x2 output (C, H/4, W/4) (evaluation mode) averaged over 2×2
 /// cells and over groups of channels down to at most `maxChannels`, i.e. (≤ 32, H/8, W/8).
