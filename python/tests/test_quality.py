@@ -7,17 +7,16 @@ import pytest
 
 from infp import InfpError, Model, data
 from infp import safetensors as st
+from test_training import square_video as plain_square_video
 
 H, W = 32, 48
 
 
-def square_video(n=12, start=0, colour=(220, 180, 60), step=2, size=8):
-    v = np.full((n, H, W, 3), 30, np.uint8)
-    v[:, :, :, 1] = np.arange(W, dtype=np.uint8)[None, None, :] + 40  # a textured background
-    y0 = (H - size) // 2
-    for f in range(n):
-        x0 = (start + f * step) % (W - size)
-        v[f, y0:y0 + size, x0:x0 + size] = colour
+def square_video(n=12, start=0, colour=(220, 180, 60)):
+    """test_training's moving square, on a background with a horizontal gradient (texture)."""
+    v = plain_square_video(n, start=start, colour=colour)
+    background = np.all(v == 30, axis=-1)
+    v[..., 1][background] = (np.arange(W, dtype=np.uint8)[None, None, :] + 40).repeat(H, 1).repeat(n, 0)[background]
     return v
 
 
