@@ -153,8 +153,19 @@ infp_status infp_model_create(const infp_model_params *params, infp_model **out)
 infp_status infp_model_load(const char *path, int32_t n_threads, infp_model **out);
 
 /* Writes the model atomically (temporary file, fsync, rename): a crash never leaves a
- * half-written checkpoint at `path`. */
+ * half-written checkpoint at `path`. The file holds the network's tensors under the released
+ * state_dict names (weights, BatchNorm statistics, num_batches_tracked), followed, when the
+ * model has them, by its memory of normal footage (tensors "memory.features" and
+ * "memory.video_lengths", see infp_model_remember); __metadata__ holds "format": "infp",
+ * "infp_config" and, once calibrated, "infp_calibration". Training checkpoints written by
+ * infp_model_fit add the optimizer state as "optim.*" tensors. */
 infp_status infp_model_save(infp_model *model, const char *path);
+
+/* Writes only the network, atomically: exactly the released state_dict's tensors (names,
+ * shapes and order of official-state-dict.txt, scaled to the preset) and the "infp_config"
+ * metadata; no memory, calibration or optimizer state. For code that loads a state_dict
+ * strictly, such as the authors' PyTorch model. infp_model_load reads it back. */
+infp_status infp_model_save_weights(infp_model *model, const char *path);
 
 void infp_model_free(infp_model *model);
 

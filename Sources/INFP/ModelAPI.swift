@@ -98,6 +98,15 @@ public func infp_model_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar
     }
 }
 
+@_cdecl("infp_model_save_weights")
+public func infp_model_save_weights(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> infp_status {
+    guarded {
+        let h = try modelHandle(model)
+        let path = try readString(path, "path")
+        try h.lock.reading { try translatingErrors { try h.model.save(to: path, weightsOnly: true) } }
+    }
+}
+
 @_cdecl("infp_model_free")
 public func infp_model_free(_ model: OpaquePointer?) {
     HandleRegistry.release(UnsafeRawPointer(model))

@@ -83,6 +83,32 @@ final class ScoringAPITests: XCTestCase {
         }
     }
 
+    func testWeightsOnlySaveLeavesTheMemoryOut() {
+        let model = tinyModel()
+        defer { CINFP.infp_model_free(model) }
+        let normal = movingSquareVideo(12)
+        let dir = "/tmp/infp-weights-\(getpid())"
+        mkdir(dir, 0o755)
+        defer { unlink(dir + "/full.safetensors"); unlink(dir + "/weights.safetensors"); rmdir(dir) }
+        normal.pixels.withUnsafeBufferPointer { np in
+            var nv = infp_video(pixels: np.baseAddress, frames: 12, height: 32, width: 48)
+            XCTAssertEqual(CINFP.infp_model_remember(model, &nv, 1), INFP_OK, lastError)
+        }
+        XCTAssertEqual(CINFP.infp_model_save(model, dir + "/full.safetensors"), INFP_OK, lastError)
+        XCTAssertEqual(CINFP.infp_model_save_weights(model, dir + "/weights.safetensors"), INFP_OK, lastError)
+        for (file, expected) in [("full", Int64(12)), ("weights", 0)] {
+            var loaded: OpaquePointer?
+            XCTAssertEqual(CINFP.infp_model_load(dir + "/\(file).safetensors", 1, &loaded), INFP_OK, lastError)
+            var frames: Int64 = -1
+            XCTAssertEqual(CINFP.infp_model_memory_frames(loaded, &frames), INFP_OK)
+            XCTAssertEqual(frames, expected, file)
+            CINFP.infp_model_free(loaded)
+        }
+        assertFails(CINFP.infp_model_save_weights(nil, dir + "/x.safetensors"), INFP_ERR_INVALID_ARGUMENT, "model")
+        assertFails(CINFP.infp_model_save_weights(model, nil), INFP_ERR_INVALID_ARGUMENT, "path")
+        assertFails(CINFP.infp_model_save_weights(model, dir + "/missing/x.safetensors"), INFP_ERR_IO, "missing")
+    }
+
     func testMemoryCalibrationNeedsAMemory() {
         let model = tinyModel()
         defer { CINFP.infp_model_free(model) }

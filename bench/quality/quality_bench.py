@@ -136,7 +136,13 @@ def run(args):
 
 
 def report(results_path, doc_path):
-    rows = [json.loads(l) for l in open(results_path) if l.strip()]
+    # A later run of the same (scene, recipe, budget, seed, method) replaces the earlier one.
+    latest = {}
+    for line in open(results_path):
+        if line.strip():
+            r = json.loads(line)
+            latest[(r["scene"], r["recipe"], r["budget_min"], r["seed"], r["method"])] = r
+    rows = list(latest.values())
     scenes = [s for s in data.SCENES if any(r["scene"] == s for r in rows)]
     groups = {}
     for r in rows:

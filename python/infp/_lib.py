@@ -173,6 +173,7 @@ _SIGNATURES = {
     "infp_model_create": (c_int, [POINTER(ModelParams), POINTER(_MODEL)]),
     "infp_model_load": (c_int, [c_char_p, c_int32, POINTER(_MODEL)]),
     "infp_model_save": (c_int, [_MODEL, c_char_p]),
+    "infp_model_save_weights": (c_int, [_MODEL, c_char_p]),
     "infp_model_free": (None, [_MODEL]),
     "infp_model_set_threads": (c_int, [_MODEL, c_int32]),
     "infp_model_num_parameters": (c_int, [_MODEL, _I64P]),

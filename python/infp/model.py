@@ -186,9 +186,17 @@ class Model(NativeHandle):
                 raise ValueError(f"'{name}' has shape {v.shape}, the model needs {shape or 'a scalar'}")
             check(lib.infp_model_tensor_set(self._h, name.encode(), _f32(v), v.size))
 
-    def save(self, path) -> None:
-        """Writes a safetensors checkpoint atomically (never a half-written file)."""
-        check(lib.infp_model_save(self._h, _path(path)))
+    def save(self, path, *, weights_only: bool = False) -> None:
+        """Writes a safetensors checkpoint atomically (never a half-written file).
+
+        The file holds the network under the released state_dict names, the memory of normal
+        footage (``memory.*`` tensors, see :meth:`remember`) and, in its metadata, the config
+        and the calibration. ``weights_only=True`` writes the network and its config alone:
+        exactly the released state_dict, for code that loads it strictly (the authors'
+        PyTorch ``load_state_dict``).
+        """
+        fn = lib.infp_model_save_weights if weights_only else lib.infp_model_save
+        check(fn(self._h, _path(path)))
 
     # -- research ---------------------------------------------------------------------
 

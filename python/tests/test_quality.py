@@ -90,6 +90,27 @@ def test_memory_round_trips_through_a_checkpoint(model, tmp_path):
     np.testing.assert_array_equal(again.anomaly_scores(v), model.anomaly_scores(v))
 
 
+def test_weights_only_checkpoint_is_exactly_the_state_dict(model, tmp_path):
+    full, weights = tmp_path / "full.safetensors", tmp_path / "weights.safetensors"
+    model.calibrate([square_video(12, start=3)], false_alarm_rate=0.1)
+    try:
+        model.save(full)
+        model.save(weights, weights_only=True)
+    finally:
+        model.calibration = None  # the module's model stays uncalibrated for the other tests
+    tensors, meta = st.load(weights)
+    sd = model.state_dict()
+    assert list(tensors) == list(sd)  # the released names, in order; no memory.* tensors
+    for k in sd:
+        np.testing.assert_array_equal(tensors[k], sd[k], err_msg=k)
+    assert set(meta) == {"format", "infp_config"}
+    assert "memory.features" in st.load(full)[0] and "infp_calibration" in st.load(full)[1]
+    again = Model.load(weights)
+    assert again.memory_frames == 0 and again.calibration is None
+    v = square_video(10, start=7)
+    np.testing.assert_array_equal(again.score(v), model.score(v))
+
+
 def test_memory_needs_remembering():
     m = Model("tiny", seed=2)
     with pytest.raises(InfpError, match="remember"):

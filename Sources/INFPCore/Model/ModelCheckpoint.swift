@@ -16,8 +16,18 @@ extension INFPModel {
     }
 
     /// Writes the model (plus `extra` tensors and metadata, e.g. optimizer state) atomically.
-    public func save(to path: String, extra: [(String, SafeTensors.Value)] = [], metadata: [(String, String)] = []) throws {
-        var meta = [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)] + metadata
+    /// The file holds the network under the released state_dict names, then the memory of
+    /// normal footage (`memory.*`) and `extra`; the config and calibration go in the metadata.
+    /// `weightsOnly` writes the network and its config alone: exactly the released state_dict,
+    /// for code that loads it strictly (the authors' PyTorch `load_state_dict`).
+    public func save(to path: String, extra: [(String, SafeTensors.Value)] = [], metadata: [(String, String)] = [],
+                     weightsOnly: Bool = false) throws {
+        var meta = [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)]
+        if weightsOnly {
+            try SafeTensors.write(path, tensors: checkpointTensors(), metadata: meta)
+            return
+        }
+        meta += metadata
         if let calibration { meta.append((Calibration.metadataKey, calibration.json.serialized)) }
         if let memory { meta.append((NormalMemory.metadataKey, memory.metadata)) }
         try SafeTensors.write(path, tensors: checkpointTensors() + (memory?.checkpointTensors ?? []) + extra, metadata: meta)
