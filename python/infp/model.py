@@ -318,7 +318,9 @@ class Model(NativeHandle):
                 if bar.total is None and not max_minutes:  # a time budget makes the step count moot
                     bar.total = st.epochs * st.steps_per_epoch
                 bar.n = st.epoch * st.steps_per_epoch + st.step
-                bar.set_postfix(epoch=f"{st.epoch + 1}/{st.epochs}", loss=f"{st.loss:.4f}",
+                # Under a time budget the epoch count is only a cap: show the epoch alone.
+                epoch = f"{st.epoch + 1}" if max_minutes else f"{st.epoch + 1}/{st.epochs}"
+                bar.set_postfix(epoch=epoch, loss=f"{st.loss:.4f}",
                                 clips_s=f"{st.clips_per_second:.1f}", refresh=False)
                 bar.refresh()
             if callback is not None:
