@@ -103,7 +103,7 @@ public func infp_model_save_weights(_ model: OpaquePointer?, _ path: UnsafePoint
     guarded {
         let h = try modelHandle(model)
         let path = try readString(path, "path")
-        try h.lock.reading { try translatingErrors { try h.model.save(to: path, weightsOnly: true) } }
+        try h.lock.reading { try translatingErrors { try h.model.saveWeights(to: path) } }
     }
 }
 

@@ -15,22 +15,25 @@ extension INFPModel {
         }
     }
 
+    /// The metadata every checkpoint carries: the format tag and the config.
+    var identityMetadata: [(String, String)] {
+        [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)]
+    }
+
     /// Writes the model (plus `extra` tensors and metadata, e.g. optimizer state) atomically.
     /// The file holds the network under the released state_dict names, then the memory of
     /// normal footage (`memory.*`) and `extra`; the config and calibration go in the metadata.
-    /// `weightsOnly` writes the network and its config alone: exactly the released state_dict,
-    /// for code that loads it strictly (the authors' PyTorch `load_state_dict`).
-    public func save(to path: String, extra: [(String, SafeTensors.Value)] = [], metadata: [(String, String)] = [],
-                     weightsOnly: Bool = false) throws {
-        var meta = [("format", INFPModel.checkpointFormat), ("infp_config", config.json.serialized)]
-        if weightsOnly {
-            try SafeTensors.write(path, tensors: checkpointTensors(), metadata: meta)
-            return
-        }
-        meta += metadata
+    public func save(to path: String, extra: [(String, SafeTensors.Value)] = [], metadata: [(String, String)] = []) throws {
+        var meta = identityMetadata + metadata
         if let calibration { meta.append((Calibration.metadataKey, calibration.json.serialized)) }
         if let memory { meta.append((NormalMemory.metadataKey, memory.metadata)) }
         try SafeTensors.write(path, tensors: checkpointTensors() + (memory?.checkpointTensors ?? []) + extra, metadata: meta)
+    }
+
+    /// Writes the network and its config alone, atomically: exactly the released state_dict,
+    /// for code that loads it strictly (the authors' PyTorch `load_state_dict`).
+    public func saveWeights(to path: String) throws {
+        try SafeTensors.write(path, tensors: checkpointTensors(), metadata: identityMetadata)
     }
 
     /// Loads a checkpoint written by `save` (or converted from the released PyTorch code).
