@@ -1,8 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Kernels are hot loops over raw buffers whose bounds are checked at the API edge.
-let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// -O, not -Ounchecked: preconditions and overflow checks stay in the shipped library, so an
+// inconsistent state traps instead of corrupting memory. The hot loops run on raw pointers,
+// which -O does not bounds-check; measured with bench/model (small preset, 2 threads, fastest
+// of 3 alternating rounds) -O was as fast: eval 42.9 vs 45.3 ms, train step 1.245 vs 1.264 s.
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo"], .when(configuration: .release))]
 
 let package = Package(
     name: "infp",

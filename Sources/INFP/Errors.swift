@@ -96,8 +96,12 @@ public func infp_status_name(_ status: infp_status) -> UnsafePointer<CChar> {
 /// `function` defaults to the calling Swift function, whose name is the C name.
 func guarded(_ function: String = #function, _ body: () throws -> Void) -> infp_status {
     let name = function.split(separator: "(", maxSplits: 1).first.map(String.init) ?? function
+    let fftFailures = FFT.planFailures.count
     do {
         try body()
+        // A transform FFTW refused left NaN behind (FFT.swift): report it rather than the result.
+        let after = FFT.planFailures
+        if after.count != fftFailures { throw APIError.internal("\(after.message); the result would be wrong") }
         return INFP_OK
     } catch let error as APIError {
         setLastError("\(name): \(error.message)")
@@ -228,21 +232,15 @@ func readShape(_ pointer: UnsafePointer<Int64>?, rank: Int, _ name: String) thro
 /// Reads a caller's params struct whose first field is `size_t size`. A smaller struct (from
 /// an older header) is fine: only its first `size` bytes are read, the rest keeps `defaults`.
 /// A larger one (from a newer header than this library) is an invalid argument.
-func readParams<P>(_ pointer: UnsafePointer<P>?, defaults: P, _ name: String) throws -> P {
+func readParams<P: SizedStruct>(_ pointer: UnsafePointer<P>?, defaults: P, _ name: String) throws -> P {
     let p = try require(pointer, name)
     let raw = UnsafeRawPointer(p)
     let size = raw.loadUnaligned(as: UInt.self)  // size_t
-    let ours = MemoryLayout<P>.size
-    guard size >= UInt(MemoryLayout<UInt>.size) else {
-        throw APIError.invalid("\(name)->size is \(size); set it to sizeof the struct (\(ours)) or start from the *_default_params() function")
-    }
-    guard size <= UInt(ours) else {
-        throw APIError.invalid("\(name)->size is \(size), larger than this library's struct (\(ours) bytes): the header is newer than libinfp")
-    }
+    try checkStructSize(size, P.self, name)
     var result = defaults
     withUnsafeMutableBytes(of: &result) { dst in
         dst.baseAddress!.copyMemory(from: raw, byteCount: Int(size))
-        dst.storeBytes(of: UInt(ours), toByteOffset: 0, as: UInt.self)
+        dst.storeBytes(of: UInt(MemoryLayout<P>.size), toByteOffset: 0, as: UInt.self)
     }
     return result
 }
@@ -250,12 +248,7 @@ func readParams<P>(_ pointer: UnsafePointer<P>?, defaults: P, _ name: String) th
 /// Fails with INFP_ERR_OUT_OF_MEMORY when `floats` float32 values cannot be allocated
 /// (the engine traps on a failed allocation, so large requests are probed here first).
 func ensureAllocatable(floats: Int) throws {
-    guard floats > 1 << 24 else { return }  // below 64 MiB: not worth a probe
-    let bytes = floats * MemoryLayout<Float>.stride
-    guard let probe = malloc(bytes) else {
-        throw APIError.outOfMemory("cannot allocate \(bytes) bytes")
-    }
-    free(probe)
+    do { try BufferPool.ensureAvailable(floats: floats) } catch let e as OutOfMemory { throw APIError.outOfMemory(e.description) }
 }
 
 /// Fails when a caller's buffer holds NaN or infinite values, which would otherwise flow

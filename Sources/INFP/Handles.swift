@@ -37,18 +37,64 @@ enum HandleRegistry {
 }
 
 /// A readers–writer lock: many concurrent predictions, exclusive changes.
+///
+/// A thread that already holds the lock (a callback of infp_model_fit calling back into the
+/// library on the training thread, say) may read again without waiting for itself; asking to
+/// change the model from there is refused with an error instead of deadlocking. Failures of
+/// the lock itself are errors, never ignored.
 final class ReadWriteLock {
     private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
     init() { pthread_rwlock_init(lock, nil) }
     deinit { pthread_rwlock_destroy(lock); lock.deallocate() }
 
-    func reading<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_rdlock(lock); defer { pthread_rwlock_unlock(lock) }
+    func reading<T>(_ body: () throws -> T) throws -> T {
+        let id = ObjectIdentifier(self)
+        if HeldLocks.mode(of: id) != nil { return try body() }  // this thread holds it already
+        let rc = pthread_rwlock_rdlock(lock)
+        guard rc == 0 else { throw APIError.internal("cannot lock the model for reading: \(String(cString: strerror(rc)))") }
+        HeldLocks.push(id, .read)
+        defer { HeldLocks.pop(id); pthread_rwlock_unlock(lock) }
         return try body()
     }
 
-    func writing<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_wrlock(lock); defer { pthread_rwlock_unlock(lock) }
+    func writing<T>(_ body: () throws -> T) throws -> T {
+        let id = ObjectIdentifier(self)
+        if let held = HeldLocks.mode(of: id) {
+            throw APIError.invalid(held == .write
+                ? "this thread is already changing the model (training it?): from inside a callback of infp_model_fit the model can be read, saved and evaluated, but not changed"
+                : "this thread is reading the model (inside a callback?): it cannot change it from there")
+        }
+        let rc = pthread_rwlock_wrlock(lock)
+        guard rc == 0 else { throw APIError.internal("cannot lock the model for a change: \(String(cString: strerror(rc)))") }
+        HeldLocks.push(id, .write)
+        defer { HeldLocks.pop(id); pthread_rwlock_unlock(lock) }
         return try body()
+    }
+}
+
+/// The model locks the calling thread holds, innermost last (thread-local).
+private enum HeldLocks {
+    enum Mode { case read, write }
+
+    private final class Stack { var entries: [(ObjectIdentifier, Mode)] = [] }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { if let p = $0 { Unmanaged<AnyObject>.fromOpaque(p).release() } }
+        return key
+    }()
+
+    private static var stack: Stack {
+        if let p = pthread_getspecific(key) { return Unmanaged<Stack>.fromOpaque(p).takeUnretainedValue() }
+        let s = Stack()
+        pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
+        return s
+    }
+
+    static func mode(of id: ObjectIdentifier) -> Mode? { stack.entries.last { $0.0 == id }?.1 }
+    static func push(_ id: ObjectIdentifier, _ mode: Mode) { stack.entries.append((id, mode)) }
+    static func pop(_ id: ObjectIdentifier) {
+        let s = stack
+        if let i = s.entries.lastIndex(where: { $0.0 == id }) { s.entries.remove(at: i) }
     }
 }

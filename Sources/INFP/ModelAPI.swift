@@ -39,6 +39,8 @@ func apiError(_ error: Error) -> Error {
     switch error {
     case let e as FileError: return e.kind == .io ? APIError.io(e.description) : APIError.format(e.description)
     case let e as ConfigError: return APIError.invalid(e.description)
+    case let e as JSON.ParseError: return APIError.invalid("config_json: \(e.description)")
+    case let e as OutOfMemory: return APIError.outOfMemory(e.description)
     default: return error
     }
 }
@@ -49,6 +51,13 @@ func translatingErrors<T>(_ body: () throws -> T) throws -> T {
 
 func readString(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
     String(cString: try require(p, name))
+}
+
+/// A caller's file path, byte for byte (names that are not UTF-8 included).
+func readPath(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
+    let path = SystemPath.decode(cString: try require(p, name))
+    guard !path.isEmpty else { throw APIError.invalid("\(name) is empty") }
+    return path
 }
 
 @_cdecl("infp_model_default_params")
@@ -82,7 +91,7 @@ public func infp_model_load(_ path: UnsafePointer<CChar>?, _ nThreads: Int32, _ 
     guarded {
         let out = try require(out, "out")
         out.pointee = nil
-        let path = try readString(path, "path")
+        let path = try readPath(path, "path")
         let threads = try threadCount(nThreads)
         let (model, _) = try translatingErrors { try INFPModel.load(from: path) }
         out.pointee = OpaquePointer(HandleRegistry.register(ModelHandle(model: model, threads: threads)))
@@ -93,7 +102,7 @@ public func infp_model_load(_ path: UnsafePointer<CChar>?, _ nThreads: Int32, _ 
 public func infp_model_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> infp_status {
     guarded {
         let h = try modelHandle(model)
-        let path = try readString(path, "path")
+        let path = try readPath(path, "path")
         try h.lock.reading { try translatingErrors { try h.model.save(to: path) } }
     }
 }
@@ -102,7 +111,7 @@ public func infp_model_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar
 public func infp_model_save_weights(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> infp_status {
     guarded {
         let h = try modelHandle(model)
-        let path = try readString(path, "path")
+        let path = try readPath(path, "path")
         try h.lock.reading { try translatingErrors { try h.model.saveWeights(to: path) } }
     }
 }
@@ -117,7 +126,7 @@ public func infp_model_set_threads(_ model: OpaquePointer?, _ n: Int32) -> infp_
     guarded {
         let h = try modelHandle(model)
         let t = try threadCount(n)
-        h.lock.writing { h.threads = t }
+        try h.lock.writing { h.threads = t }
     }
 }
 
@@ -179,13 +188,21 @@ public func infp_model_predict(_ model: OpaquePointer?, _ clips: UnsafePointer<F
         let fs = try frameShape(framesShape, batch: cs[0], h.model.config, "frames_shape")
         let input = try require(clips, "clips"), output = try require(frames, "frames")
         try h.lock.reading {
-            let x = tensor(copying: input, shape: cs)
-            try requireFinite(x, "clips")
-            let y = h.run { () -> Tensor in
-                var ctx = ForwardContext(training: false)
-                return h.model.forward(x, &ctx)
+            // A few clips at a time: memory stays flat however many clips come (evaluation-mode
+            // BatchNorm uses running statistics, so batches are independent).
+            let clipSize = cs[1...].reduce(1, *), frameSize = fs[1...].reduce(1, *), chunk = 8
+            var first = 0
+            while first < cs[0] {
+                let b = min(chunk, cs[0] - first)
+                let x = tensor(copying: input + first * clipSize, shape: [b] + cs[1...])
+                try requireFinite(x, "clips")
+                let y = h.run { () -> Tensor in
+                    var ctx = ForwardContext(training: false)
+                    return h.model.forward(x, &ctx)
+                }
+                try copyOut(y, to: output + first * frameSize, count: b * frameSize, "frames")
+                first += b
             }
-            try copyOut(y, to: output, count: fs.reduce(1, *), "frames")
         }
     }
 }
@@ -276,6 +293,7 @@ public func infp_model_loss_and_grads(_ model: OpaquePointer?, _ clips: UnsafePo
         let ts = try frameShape(targetsShape, batch: cs[0], h.model.config, "targets_shape")
         let input = try require(clips, "clips"), target = try require(targets, "targets")
         let lossOut = try require(loss, "loss")
+        try ensureAllocatable(floats: try checkedMul(cs[0], h.model.trainingFloatsPerClip, "the batch's training memory"))
         try h.lock.writing {
             let x = tensor(copying: input, shape: cs), g = tensor(copying: target, shape: ts)
             try requireFinite(x, "clips"); try requireFinite(g, "targets")

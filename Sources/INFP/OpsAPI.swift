@@ -30,11 +30,10 @@ private struct Conv2dProblem {
         guard p.stride >= 0 else { throw APIError.invalid("params->stride is \(p.stride); it must be >= 1 (0 means 1)") }
         guard p.padding >= 0 else { throw APIError.invalid("params->padding is \(p.padding); it must be >= 0") }
         guard p.dilation >= 0 else { throw APIError.invalid("params->dilation is \(p.dilation); it must be >= 1 (0 means 1)") }
-        guard p.n_threads >= 0 else { throw APIError.invalid("params->n_threads is \(p.n_threads); it must be >= 0 (0 means all cores)") }
         stride = p.stride == 0 ? 1 : Int(p.stride)
         padding = Int(p.padding)
         dilation = p.dilation == 0 ? 1 : Int(p.dilation)
-        threads = Int(p.n_threads)
+        threads = try threadCount(p.n_threads)
 
         x = try readShape(xShape, rank: 4, "x_shape")
         w = try readShape(wShape, rank: 4, "w_shape")
@@ -75,9 +74,14 @@ private struct Conv2dProblem {
         }
     }
 
+    /// Tensors, gradients and the patch matrices (each thread's im2col scratch holds at least
+    /// one output row: C·R·S × Wo floats, twice in backward) must fit in memory.
     func checkMemory() throws {
         let counts = [x, w, y].map { $0.reduce(1, *) }
-        try ensureAllocatable(floats: counts.reduce(0, +))
+        let rowScratch = try checkedMul(w[1] * w[2] * w[3], y[3], "im2col row size")
+        let threads = self.threads == 0 ? Parallel.cores : self.threads
+        let scratch = try checkedMul(rowScratch, 2 * threads, "im2col scratch size")
+        try ensureAllocatable(floats: try checkedAdd(2 * counts.reduce(0, +), scratch, "conv2d memory"))
     }
 }
 

@@ -60,7 +60,7 @@ public func infp_model_remember(_ model: OpaquePointer?, _ videos: UnsafePointer
                 do { return try h.model.buildMemory(normal: list) } catch let e as INFPModel.ScoringError { throw APIError.invalid(e.description) }
             }
         }
-        h.lock.writing { h.model.memory = memory }
+        try h.lock.writing { h.model.memory = memory }
         log(.info, "remembered \(memory.features.shape[0]) frames of \(memory.videoLengths.count) normal videos (\(memory.descriptorSize) features per frame)")
     }
 }
@@ -70,6 +70,6 @@ public func infp_model_memory_frames(_ model: OpaquePointer?, _ frames: UnsafeMu
     guarded {
         let h = try modelHandle(model)
         let out = try require(frames, "frames")
-        out.pointee = Int64(h.lock.reading { h.model.memory?.features.shape[0] ?? 0 })
+        out.pointee = Int64(try h.lock.reading { h.model.memory?.features.shape[0] ?? 0 })
     }
 }

@@ -36,17 +36,11 @@ func streamHandle(_ p: OpaquePointer?) throws -> StreamHandle {
 
 /// Writes an output struct whose first field is `size_t size`, set by the caller: only its
 /// first `size` bytes are written (an older header's smaller struct is fine).
-func writeSized<P>(_ value: P, to pointer: UnsafeMutablePointer<P>?, _ name: String) throws {
+func writeSized<P: SizedStruct>(_ value: P, to pointer: UnsafeMutablePointer<P>?, _ name: String) throws {
     let p = try require(pointer, name)
     let raw = UnsafeMutableRawPointer(p)
     let size = raw.loadUnaligned(as: UInt.self)
-    let ours = MemoryLayout<P>.size
-    guard size >= UInt(MemoryLayout<UInt>.size) else {
-        throw APIError.invalid("\(name)->size is \(size); set it to sizeof the struct (\(ours))")
-    }
-    guard size <= UInt(ours) else {
-        throw APIError.invalid("\(name)->size is \(size), larger than this library's struct (\(ours) bytes): the header is newer than libinfp")
-    }
+    try checkStructSize(size, P.self, name)
     var v = value
     withUnsafeMutableBytes(of: &v) { src in
         src.storeBytes(of: size, toByteOffset: 0, as: UInt.self)
@@ -149,7 +143,7 @@ public func infp_model_calibrate_score(_ model: OpaquePointer?, _ videos: Unsafe
                 }
             }
         }
-        h.lock.writing { h.model.calibration = calibration }
+        try h.lock.writing { h.model.calibration = calibration }
         log(.info, "calibrated the \(calibration.method) score on \(calibration.frames) frames of \(calibration.videos) normal videos: \(calibration.mean) ± \(calibration.std), threshold \(calibration.threshold)")
         if calibration.method == "memory" && calibration.mean < 1e-9 {
             log(.warning, "infp_model_calibrate: the normal videos score 0 against the memory: they are the remembered footage itself; calibrate on other normal footage, or alerts will fire on ordinary variation")
@@ -162,7 +156,7 @@ public func infp_model_calibrate_score(_ model: OpaquePointer?, _ videos: Unsafe
 public func infp_model_calibration(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<infp_calibration>?) -> infp_status {
     guarded {
         let h = try modelHandle(model)
-        let c = h.lock.reading { h.model.calibration }
+        let c = try h.lock.reading { h.model.calibration }
         try writeSized(cCalibration(c), to: out, "out")
     }
 }
@@ -172,18 +166,19 @@ public func infp_model_set_calibration(_ model: OpaquePointer?, _ calibration: U
     guarded {
         let h = try modelHandle(model)
         guard let calibration else {
-            h.lock.writing { h.model.calibration = nil }
+            try h.lock.writing { h.model.calibration = nil }
             return
         }
         let p = try readParams(calibration, defaults: cCalibration(nil), "calibration")
         let c = Calibration(method: try calibrationMethod(p.method), mean: Double(p.psnr_mean), std: Double(p.psnr_std),
                             frames: Int(p.n_frames), videos: Int(p.n_videos), falseAlarmRate: Double(p.false_alarm_rate),
                             threshold: Double(p.threshold))
-        if c.method == "memory" && h.lock.reading({ h.model.memory == nil }) {
+        let hasMemory = try h.lock.reading { h.model.memory != nil }
+        if c.method == "memory" && !hasMemory {
             throw APIError.invalid("a 'memory' calibration needs a model with a memory of normal footage (infp_model_remember)")
         }
         do { try c.validate() } catch let e as Calibration.InputError { throw APIError.invalid(e.description) }
-        h.lock.writing { h.model.calibration = c }
+        try h.lock.writing { h.model.calibration = c }
     }
 }
 
@@ -251,8 +246,8 @@ public func infp_stream_push(_ stream: OpaquePointer?, _ pixels: UnsafePointer<U
         } else if errorMapCount != 0 {
             throw APIError.invalid("error_map is NULL but error_map_count is \(errorMapCount)")
         }
-        let r: FrameStream.Result = s.locked {
-            s.model.lock.reading {
+        let r: FrameStream.Result = try s.locked {
+            try s.model.lock.reading {
                 Parallel.withThreads(s.threads) {
                     s.stream.push(pixels: f.pixels, height: f.height, width: f.width, channels: f.channels,
                                   rowStride: f.rowStride, errorMap: errorMap)

@@ -62,7 +62,7 @@ func trainingOptions(_ p: infp_fit_params) throws -> TrainingOptions {
     o.seed = p.seed
     guard p.checkpoint_every >= 0 else { throw APIError.invalid("checkpoint_every is \(p.checkpoint_every)") }
     o.checkpointEvery = Int(p.checkpoint_every)
-    o.checkpointPath = p.checkpoint_path.map { String(cString: $0) }
+    o.checkpointPath = try p.checkpoint_path.map { try readPath($0, "checkpoint_path") }
     guard p.max_minutes >= 0, p.max_minutes.isFinite else { throw APIError.invalid("max_minutes is \(p.max_minutes)") }
     o.maxMinutes = Double(p.max_minutes)
     let kinds: [ScheduleKind] = [.multistep, .cosine, .onecycle]
@@ -92,6 +92,7 @@ public func infp_model_fit(_ model: OpaquePointer?, _ videos: UnsafePointer<infp
         let h = try modelHandle(model)
         let p = try readParams(params, defaults: infp_fit_default_params(), "params")
         let options = try trainingOptions(p)
+        try ensureAllocatable(floats: try checkedMul(options.batchSize, h.model.trainingFloatsPerClip, "a training batch's memory"))
         let list = try readVideos(videos, nVideos, h.model.config)
         try h.lock.writing {
             if h.model.calibration != nil {
@@ -99,7 +100,7 @@ public func infp_model_fit(_ model: OpaquePointer?, _ videos: UnsafePointer<infp
             }
             let trainer = Trainer(model: h.model, options: options)
             if let resume = p.resume_path {
-                let path = String(cString: resume)
+                let path = try readPath(resume, "resume_path")
                 try translatingErrors {
                     let file = try SafeTensors.read(path)
                     try h.model.loadState(from: file, source: path)
@@ -142,6 +143,7 @@ public func infp_model_train_step(_ model: OpaquePointer?, _ clips: UnsafePointe
         let ts = try frameShape(targetsShape, batch: cs[0], h.model.config, "targets_shape")
         let x = try require(clips, "clips"), g = try require(targets, "targets"), out = try require(loss, "loss")
         guard learningRate >= 0, learningRate.isFinite else { throw APIError.invalid("learning_rate is \(learningRate)") }
+        try ensureAllocatable(floats: try checkedMul(cs[0], h.model.trainingFloatsPerClip, "the batch's training memory"))
         try h.lock.writing {
             let trainer = h.stepTrainer ?? Trainer(model: h.model)
             h.stepTrainer = trainer
@@ -162,7 +164,7 @@ public func infp_model_score(_ model: OpaquePointer?, _ video: UnsafePointer<inf
         let h = try modelHandle(model)
         let v = try readScoredVideo(video, h.model.config, count: nPSNR, "n_psnr")
         let out = try require(psnr, "psnr")
-        let scores = h.lock.reading { h.run { h.model.score(v) } }
+        let scores = try h.lock.reading { h.run { h.model.score(v) } }
         for (i, s) in scores.enumerated() { out[i] = Float(s) }
     }
 }
@@ -174,8 +176,7 @@ public func infp_model_predict_video(_ model: OpaquePointer?, _ video: UnsafePoi
         let h = try modelHandle(model)
         let v = try readScoredVideo(video, h.model.config, count: nFrames, "n_frames")
         let out = try require(frames, "frames")
-        let predicted = h.lock.reading { h.run { h.model.predictVideo(v.tensor()) } }
-        try copyOut(predicted, to: out, count: predicted.count, "frames")
+        try h.lock.reading { h.run { h.model.predictVideo(v, into: out) } }
     }
 }
 

@@ -25,7 +25,7 @@ final class GoldenTests: XCTestCase {
 
     func tensor(_ f: SafeTensors.File, _ name: String) throws -> Tensor {
         guard let e = f.entry(name) else { throw FileError.format("golden file has no '\(name)'") }
-        return f.tensor(e)
+        return try f.tensor(e)
     }
 
     func check(_ name: String) throws {
@@ -58,7 +58,7 @@ final class GoldenTests: XCTestCase {
         var checked = 0
         for (param, t) in model.store.parameters {
             guard let e = io.entry("grad." + param) else { continue }
-            let expected = io.tensor(e)
+            let expected = try io.tensor(e)
             let got = t.grad ?? Tensor(zeros: t.shape)
             let err = relativeError(got, expected)
             worst["gradients"] = max(worst["gradients"] ?? 0, err)
@@ -73,7 +73,7 @@ final class GoldenTests: XCTestCase {
             let bnName = String(e.name.dropFirst(isMean ? "running_mean_after.".count : "running_var_after.".count))
             let slotName = bnName + (isMean ? ".running_mean" : ".running_var")
             guard case let .buffer(t)? = model.store.slot(slotName) else { XCTFail("no buffer \(slotName)"); continue }
-            XCTAssertLessThanOrEqual(relativeError(t, io.tensor(e)), 1e-4, "\(name) \(slotName)")
+            XCTAssertLessThanOrEqual(relativeError(t, try io.tensor(e)), 1e-4, "\(name) \(slotName)")
         }
     }
 

@@ -13,7 +13,7 @@ final class LossAndFFTGoldenTests: XCTestCase {
 
     func testLossCases() throws {
         let f = try SafeTensors.read(GoldenTests.golden + "/loss_cases.safetensors")
-        func t(_ n: String) -> Tensor { f.tensor(f.entry(n)!) }
+        func t(_ n: String) -> Tensor { try! f.tensor(f.entry(n)!) }
         for k in 0..<3 {
             let pred = t("case\(k).pred"), target = t("case\(k).target"), alpha = t("case\(k).paper_alpha").item
             for (kind, expectedLoss, expectedGrad) in [("official", t("case\(k).loss_official"), t("case\(k).grad_official")),
@@ -32,7 +32,7 @@ final class LossAndFFTGoldenTests: XCTestCase {
 
     func testFFTCases() throws {
         let f = try SafeTensors.read(GoldenTests.golden + "/fft_cases.safetensors")
-        func t(_ n: String) -> Tensor { f.tensor(f.entry(n)!) }
+        func t(_ n: String) -> Tensor { try! f.tensor(f.entry(n)!) }
         var checked = 0
         for tag in ["even", "odd", "bpqd", "bpqd_odd"] {
             let axes = tag.hasPrefix("bpqd") ? (1, 2) : (2, 3)

@@ -29,6 +29,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from . import _args
 from ._lib import StreamResult as _CResult
 from ._lib import NativeHandle, check, lib
 
@@ -124,19 +125,16 @@ class Stream(NativeHandle):
 
     def __init__(self, model, *, threads: int = 0, min_event_frames: int = 2, release_frames: int = 3,
                  hysteresis: float = 0.5, threshold: Optional[float] = None):
-        if int(min_event_frames) < 1 or int(release_frames) < 1:
-            raise ValueError(f"min_event_frames and release_frames must be >= 1, got {min_event_frames}, {release_frames}")
-        if not hysteresis >= 0:
-            raise ValueError(f"hysteresis must be >= 0, got {hysteresis}")
         params = lib.infp_stream_default_params()
-        params.n_threads = threads
-        params.min_event_frames = int(min_event_frames)
-        params.release_frames = int(release_frames)
-        params.hysteresis = float(hysteresis) if hysteresis > 0 else -1.0  # C: 0 = default, < 0 = none
+        params.n_threads = _args.integer(threads, "threads")
+        params.min_event_frames = _args.integer(min_event_frames, "min_event_frames", 1)
+        params.release_frames = _args.integer(release_frames, "release_frames", 1)
+        hysteresis = _args.number(hysteresis, "hysteresis", 0)
+        params.hysteresis = hysteresis if hysteresis > 0 else -1.0  # C: 0 = default, < 0 = none
         if threshold is None:
             params.threshold_override = 0.0  # C: 0 = the calibration's threshold
         else:
-            t = float(threshold)
+            t = _args.number(threshold, "threshold")
             # 0 is the C API's "use the calibration"; the smallest positive float32 stands in for it.
             params.threshold_override = t if t != 0 else float(np.nextafter(np.float32(0), np.float32(1)))
         handle = c_void_p()

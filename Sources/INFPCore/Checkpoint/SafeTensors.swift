@@ -11,21 +11,26 @@ public enum SafeTensors {
         let begin: Int, end: Int
     }
 
-    /// A parsed file: metadata, entries in header order, and the raw data.
+    /// A parsed file: metadata and entries in header order. Tensor data is read on demand
+    /// from `source` (the open file, or bytes in memory), so a file is never read whole.
     public struct File {
         public let metadata: [(String, String)]
         public let entries: [Entry]
-        let data: [UInt8]
+        let source: ByteSource
         let dataStart: Int
 
         public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
         public func metadata(_ key: String) -> String? { metadata.first { $0.0 == key }?.1 }
 
+        /// Total element count of every tensor in the file.
+        public var elementCount: Int { entries.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+
         /// The tensor as float32 (F32 as is; F64, F16, BF16 and integers converted).
-        public func tensor(_ e: Entry) -> Tensor {
+        public func tensor(_ e: Entry) throws -> Tensor {
+            let bytes = try source.read(at: dataStart + e.begin, count: e.end - e.begin)
             let t = Tensor(uninitialized: e.shape)
-            data.withUnsafeBytes { raw in
-                let base = raw.baseAddress! + dataStart + e.begin
+            bytes.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
                 for i in 0..<t.count {
                     switch e.dtype {
                     case .f32: t.data[i] = base.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
@@ -41,14 +46,16 @@ public enum SafeTensors {
         }
 
         /// The first element as an integer (for counters like num_batches_tracked).
-        public func integer(_ e: Entry) -> Int64 {
-            data.withUnsafeBytes { raw in
-                let base = raw.baseAddress! + dataStart + e.begin
-                switch e.dtype {
-                case .i64: return base.loadUnaligned(as: Int64.self)
-                case .i32: return Int64(base.loadUnaligned(as: Int32.self))
-                default: return Int64(tensor(e).data[0])
-                }
+        public func integer(_ e: Entry) throws -> Int64 {
+            guard e.end > e.begin else { throw FileError.format("tensor '\(e.name)' is empty; expected a counter") }
+            switch e.dtype {
+            case .i64: return try source.read(at: dataStart + e.begin, count: 8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+            case .i32: return Int64(try source.read(at: dataStart + e.begin, count: 4).withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
+            default:
+                let t = try tensor(e)
+                let v = withExtendedLifetime(t) { t.data[0] }
+                guard v.isFinite, abs(v) < 9e18 else { throw FileError.format("tensor '\(e.name)' holds \(v); expected a whole number") }
+                return Int64(v)
             }
         }
     }
@@ -57,38 +64,67 @@ public enum SafeTensors {
         switch d { case .f32, .i32: return 4; case .f64, .i64: return 8; case .f16, .bf16: return 2 }
     }
 
-    /// Reads and validates a safetensors file.
+    /// Largest header accepted (the official model's header is about 30 KB).
+    static let maxHeaderBytes = 100_000_000
+
+    /// Opens and validates a safetensors file: the 8-byte length and the header are read and
+    /// checked against the file's size first; tensor data stays on disk until asked for.
     public static func read(_ path: String) throws -> File {
-        let bytes = try FileIO.read(path)
-        return try parse(bytes, source: path)
+        let file = try ByteSource.open(path)
+        let prefix = try file.read(at: 0, count: min(8, file.size))
+        let length = headerLength(prefix)
+        guard let n = length, n >= 2, n <= UInt64(file.size - 8), n <= UInt64(maxHeaderBytes) else {
+            throw invalid(path, prefix.count < 8 ? "only \(file.size) bytes" : "header length \(length ?? 0) does not fit the file of \(file.size) bytes")
+        }
+        return try parse(header: try file.read(at: 8, count: Int(n)), source: file, name: path)
     }
 
+    /// Parses a whole safetensors file held in memory.
     static func parse(_ bytes: [UInt8], source: String) throws -> File {
-        func bad(_ m: String) -> FileError { .format("'\(source)' is not a valid safetensors file: \(m)") }
-        guard bytes.count >= 8 else { throw bad("only \(bytes.count) bytes") }
+        let length = headerLength(bytes)
+        guard let n = length, n >= 2, n <= UInt64(bytes.count - 8), n <= UInt64(maxHeaderBytes) else {
+            throw invalid(source, bytes.count < 8 ? "only \(bytes.count) bytes" : "header length \(length ?? 0) does not fit the file")
+        }
+        return try parse(header: Array(bytes[8..<8 + Int(n)]), source: ByteSource(bytes: bytes), name: source)
+    }
+
+    private static func invalid(_ source: String, _ m: String) -> FileError {
+        .format("'\(source)' is not a valid safetensors file: \(m)")
+    }
+
+    private static func headerLength(_ prefix: [UInt8]) -> UInt64? {
+        guard prefix.count >= 8 else { return nil }
         var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
-        guard n >= 2, n <= UInt64(bytes.count - 8), n < 100_000_000 else { throw bad("header length \(n) does not fit the file") }
-        let headerText = String(decoding: bytes[8..<8 + Int(n)], as: UTF8.self)
+        for i in 0..<8 { n |= UInt64(prefix[i]) << (8 * UInt64(i)) }
+        return n
+    }
+
+    /// Checks every entry of the header: dtype, shape, a byte range inside the data that
+    /// matches the shape, no duplicate names and no two tensors sharing bytes.
+    private static func parse(header headerBytes: [UInt8], source: ByteSource, name path: String) throws -> File {
+        func bad(_ m: String) -> FileError { invalid(path, m) }
         let header: JSON
-        do { header = try JSON.parse(headerText) } catch { throw bad("header: \(error)") }
+        do { header = try JSON.parse(String(decoding: headerBytes, as: UTF8.self)) } catch { throw bad("header: \(error)") }
         guard let pairs = header.object else { throw bad("header is not a JSON object") }
-        let dataStart = 8 + Int(n)
-        let dataSize = bytes.count - dataStart
+        let dataStart = 8 + headerBytes.count
+        let dataSize = source.size - dataStart
         var metadata: [(String, String)] = []
         var entries: [Entry] = []
+        var names = Set<String>()
         for (name, value) in pairs {
+            guard names.insert(name).inserted else { throw bad("'\(name)' appears twice in the header") }
             if name == "__metadata__" {
                 guard let m = value.object else { throw bad("__metadata__ is not an object") }
                 for (k, v) in m {
                     guard let s = v.string else { throw bad("__metadata__[\(k)] is not a string") }
+                    guard !metadata.contains(where: { $0.0 == k }) else { throw bad("__metadata__[\(k)] appears twice") }
                     metadata.append((k, s))
                 }
                 continue
             }
             guard let dtypeName = value["dtype"]?.string else { throw bad("tensor '\(name)' has no dtype") }
             guard let dtype = DType(rawValue: dtypeName) else { throw bad("tensor '\(name)' has unsupported dtype \(dtypeName)") }
-            guard let dims = value["shape"]?.array?.map({ $0.int }), dims.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+            guard let dims = value["shape"]?.array?.map({ $0.int }), dims.count <= 16, dims.allSatisfy({ $0 != nil && $0! >= 0 }) else {
                 throw bad("tensor '\(name)' has no valid shape")
             }
             let shape = dims.map { $0! }
@@ -107,7 +143,11 @@ public enum SafeTensors {
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1]))
         }
-        return File(metadata: metadata, entries: entries, data: bytes, dataStart: dataStart)
+        let byStart = entries.filter { $0.end > $0.begin }.sorted { $0.begin < $1.begin }
+        for (a, b) in zip(byStart, byStart.dropFirst()) where b.begin < a.end {
+            throw bad("tensors '\(a.name)' and '\(b.name)' share bytes (\(a.begin)..<\(a.end) and \(b.begin)..<\(b.end))")
+        }
+        return File(metadata: metadata, entries: entries, source: source, dataStart: dataStart)
     }
 
     /// A tensor to write: float32 values or an int64 counter.

@@ -10,10 +10,13 @@ public struct Video {
     }
 
     /// All frames as model input (n, 3, H, W) in [−1, 1].
-    public func tensor() -> Tensor {
+    public func tensor() -> Tensor { tensor(frames: 0..<frames) }
+
+    /// Frames `range` as model input (count, 3, H, W) in [−1, 1].
+    public func tensor(frames range: Range<Int>) -> Tensor {
         let plane = 3 * height * width
-        let out = Tensor(uninitialized: [frames, 3, height, width])
-        Parallel.forEach(frames) { f in writeFrame(f, to: out.data + f * plane) }
+        let out = Tensor(uninitialized: [range.count, 3, height, width])
+        Parallel.forEach(range.count) { i in writeFrame(range.lowerBound + i, to: out.data + i * plane) }
         return out
     }
 

@@ -44,7 +44,34 @@ public enum Parallel {
             return
         }
         // Every iteration (the caller's included) runs with one thread: no nested parallelism.
-        DispatchQueue.concurrentPerform(iterations: n) { i in withThreads(1) { body(i) } }
+        if t == n {
+            DispatchQueue.concurrentPerform(iterations: n) { i in withThreads(1) { body(i) } }
+            return
+        }
+        // concurrentPerform would spread n iterations over every core: `t` workers take the
+        // items in turn instead, so the thread count is an upper bound.
+        let next = ItemCounter()
+        DispatchQueue.concurrentPerform(iterations: t) { _ in
+            withThreads(1) {
+                while let i = next.take(below: n) { body(i) }
+            }
+        }
+    }
+
+    /// The next unclaimed item of a parallel loop.
+    private final class ItemCounter: @unchecked Sendable {
+        private var mutex = pthread_mutex_t()
+        private var value = 0
+        init() { pthread_mutex_init(&mutex, nil) }
+        deinit { pthread_mutex_destroy(&mutex) }
+
+        func take(below n: Int) -> Int? {
+            pthread_mutex_lock(&mutex)
+            defer { pthread_mutex_unlock(&mutex) }
+            guard value < n else { return nil }
+            value += 1
+            return value - 1
+        }
     }
 
     /// Splits 0..<n into at most `threads` contiguous chunks and runs them in parallel.

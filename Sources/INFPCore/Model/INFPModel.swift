@@ -96,6 +96,18 @@ extension INFPModel {
     /// A rough upper bound of the floats a model of this config holds, so that configs that
     /// cannot fit in memory are refused before building them (the official model holds
     /// 317.4 M in 17 blocks; weights scale with the square of the channel width).
+    /// Backbone features of one frame (x1 + x2 + x8), in floats.
+    public var featureFloatsPerFrame: Int {
+        let c = config
+        return c.c(128) * (c.height / 2) * (c.width / 2) + c.c(256) * (c.height / 4) * (c.width / 4)
+            + c.c(4096) * (c.height / 8) * (c.width / 8)
+    }
+
+    /// A rough lower bound of the floats a training step keeps per clip (activations saved for
+    /// backward): measured 36 M for `small` (1.26 GB at batch 8), about 40 features of each of
+    /// the 4 frames; used to refuse batches that cannot fit before starting them.
+    public var trainingFloatsPerClip: Int { 25 * config.frames * featureFloatsPerFrame }
+
     public static func estimatedParameterCount(_ config: ModelConfig) throws -> Int {
         let scale = Double(config.widthDiv * config.widthDiv)
         let depth = Double(config.blocks.reduce(0, +)) / 17.0

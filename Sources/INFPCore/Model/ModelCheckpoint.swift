@@ -47,6 +47,14 @@ extension INFPModel {
         do { config = try ModelConfig.parse(configText) } catch {
             throw FileError.format("'\(path)' has an invalid infp_config: \(error)")
         }
+        // Refuse a config the file cannot hold before building it (a small file naming a huge
+        // model would otherwise cost the model's memory and seconds of initialisation). The
+        // estimate is an upper bound, up to ~10× above variants without fusion and few blocks.
+        let needed = try INFPModel.estimatedParameterCount(config)
+        guard file.elementCount >= needed / 32 else {
+            throw FileError.format("'\(path)' holds \(file.elementCount) values, far fewer than the ~\(needed) of the model its infp_config describes")
+        }
+        try BufferPool.ensureAvailable(floats: needed)
         let model = try INFPModel(config: config)
         try model.loadState(from: file, source: path, allowExtraPrefixes: allowExtraPrefixes)
         if let text = file.metadata(Calibration.metadataKey) {
@@ -54,7 +62,7 @@ extension INFPModel {
                 throw FileError.format("'\(path)' has an invalid \(Calibration.metadataKey): \(error)")
             }
         }
-        model.memory = try NormalMemory.load(from: file, source: path)
+        model.memory = try NormalMemory.load(from: file, source: path, layout: model.memoryLayout)
         return (model, file)
     }
 
@@ -86,8 +94,11 @@ extension INFPModel {
         for (name, slot) in store.entries {
             let e = file.entry(name)!
             switch slot {
-            case let .parameter(t), let .buffer(t): t.assign(file.tensor(e))
-            case let .counter(bn): bn.numBatchesTracked = file.integer(e)
+            case let .parameter(t), let .buffer(t): t.assign(try file.tensor(e))
+            case let .counter(bn):
+                let n = try file.integer(e)
+                guard n >= 0 else { throw FileError.format("'\(source)': '\(name)' is \(n); a batch counter cannot be negative") }
+                bn.numBatchesTracked = n
             }
         }
     }

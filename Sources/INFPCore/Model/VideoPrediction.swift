@@ -14,21 +14,47 @@ extension INFPModel {
     public func predictVideo(_ frames: Tensor, batchSize: Int = 8) -> Tensor {
         let n = frames.shape[0], t = config.frames
         precondition(n > t, "a video needs more than \(t) frames to predict any, got \(n)")
-        let perFrame = encodeEach(frames, batchSize: batchSize)
-        let outShape = [n - t, config.imageChannels, config.height, config.width]
-        let out = Tensor(uninitialized: outShape)
-        let frameSize = outShape[1...].reduce(1, *)
-        var start = 0
-        while start < n - t {
-            let b = min(batchSize, n - t - start)
-            let span = start..<start + b + t - 1
-            let pred = decodeWindows(x1: Self.frames(of: perFrame.x1, span), x2: Self.frames(of: perFrame.x2, span),
-                                     x8: Self.frames(of: perFrame.x8, span), count: b,
-                                     shapes: (Array(perFrame.x1.shape[1...]), Array(perFrame.x2.shape[1...]), Array(perFrame.x8.shape[1...])))
-            (out.data + start * frameSize).update(from: pred.data, count: b * frameSize)
-            start += b
+        let out = Tensor(uninitialized: [n - t, config.imageChannels, config.height, config.width])
+        let frameSize = out.count / (n - t)
+        forEachPrediction(frames: n, batchSize: batchSize, input: { frames.slice(axis: 0, range: $0) }) { start, pred in
+            (out.data + start * frameSize).update(from: pred.data, count: pred.count)
         }
         return out
+    }
+
+    /// Evaluation-mode predictions of frames 4..n−1 of a video, written to `out`
+    /// ((n − 4) × 3 × H × W floats) a batch at a time.
+    public func predictVideo(_ video: Video, into out: UnsafeMutablePointer<Float>, batchSize: Int = 8) {
+        let frameSize = config.imageChannels * config.height * config.width
+        forEachPrediction(frames: video.frames, batchSize: batchSize, input: { video.tensor(frames: $0) }) { start, pred in
+            (out + start * frameSize).update(from: pred.data, count: pred.count)
+        }
+    }
+
+    /// Predictions of frames 4..n−1 of a video of `n` frames, `batchSize` at a time, in
+    /// order: `body(i, p)` gets the predictions p (b, 3, H, W) of frames 4+i ..< 4+i+b.
+    /// `input(range)` gives frames `range` as (count, 3, H, W). The video is encoded in
+    /// segments whose features take about 1 GB at most (three frames per segment are encoded
+    /// twice), so memory does not grow with the video's length.
+    func forEachPrediction(frames n: Int, batchSize: Int, input: (Range<Int>) -> Tensor, _ body: (Int, Tensor) -> Void) {
+        let t = config.frames
+        let segment = max(4 * batchSize, (256 << 20) / max(1, featureFloatsPerFrame))
+        var first = 0
+        while first < n - t {
+            let windows = min(segment, n - t - first)
+            let perFrame = encodeEach(input(first..<first + windows + t - 1), batchSize: batchSize)
+            var start = 0
+            while start < windows {
+                let b = min(batchSize, windows - start)
+                let span = start..<start + b + t - 1
+                let pred = decodeWindows(x1: Self.frames(of: perFrame.x1, span), x2: Self.frames(of: perFrame.x2, span),
+                                         x8: Self.frames(of: perFrame.x8, span), count: b,
+                                         shapes: (Array(perFrame.x1.shape[1...]), Array(perFrame.x2.shape[1...]), Array(perFrame.x8.shape[1...])))
+                body(first + start, pred)
+                start += b
+            }
+            first += windows
+        }
     }
 
     /// Evaluation-mode backbone features of one frame (1, 3, H, W) in [−1, 1], kept by live
@@ -100,9 +126,11 @@ extension INFPModel {
     /// PSNR of the predicted frames 4..n−1 of a video (INFP-SPEC §5); higher = more normal.
     public func score(_ video: Video, batchSize: Int = 8) -> [Double] {
         let t = config.frames
-        let frames = video.tensor()
-        let predicted = predictVideo(frames, batchSize: batchSize)
-        return INFPModel.psnr(predicted, frames.slice(axis: 0, range: t..<video.frames))
+        var out: [Double] = []
+        forEachPrediction(frames: video.frames, batchSize: batchSize, input: { video.tensor(frames: $0) }) { start, pred in
+            out += INFPModel.psnr(pred, video.tensor(frames: start + t..<start + t + pred.shape[0]))
+        }
+        return out
     }
 
     /// PSNR of predictions against targets per frame (INFP-SPEC §5), on [0, 1] images:

@@ -169,15 +169,34 @@ public enum FFT {
 
         init() { pthread_mutex_init(&mutex, nil) }
 
-        func plan(_ key: PlanKey, make: () -> OpaquePointer?) -> OpaquePointer {
+        private(set) var failures = 0
+        private(set) var lastFailure = ""
+
+        /// The plan for `key`, nil when FFTW cannot make one (counted in `failures`).
+        func plan(_ key: PlanKey, make: () -> OpaquePointer?) -> OpaquePointer? {
             pthread_mutex_lock(&mutex)
             defer { pthread_mutex_unlock(&mutex) }
             if let p = plans[key] { return p }
-            guard let p = make() else { fatalError("infp: FFTW could not plan \(key)") }
+            guard let p = make() else {
+                failures += 1
+                lastFailure = "FFTW could not plan a transform of sizes \(key.dims.map { $0[0] }) over \(key.loops.map { $0[0] })"
+                return nil
+            }
             plans[key] = p
             return p
         }
+
+        func failureState() -> (count: Int, message: String) {
+            pthread_mutex_lock(&mutex)
+            defer { pthread_mutex_unlock(&mutex) }
+            return (failures, lastFailure)
+        }
     }
+
+    /// Transforms FFTW refused to plan so far, and the last one's description. A refused
+    /// transform leaves NaN in its output; callers compare the count before and after a call
+    /// (the C layer does, for every call) to turn that into an error.
+    public static var planFailures: (count: Int, message: String) { cache.failureState() }
 
     private static let cache = PlanCache()
 
@@ -200,35 +219,40 @@ public enum FFT {
 
     /// No FFTW_UNALIGNED: plans for aligned arrays may use SIMD codelets (2× faster on the
     /// trajectory filter's transforms), and PlanKey keeps arrays of other alignments apart.
-    private static let flags = UInt32(FFTW_ESTIMATE)
+    nonisolated(unsafe) static var planFlags = UInt32(FFTW_ESTIMATE)  // tests make FFTW refuse plans
 
     /// Runs a transform over the threads (from 16 Ki points): the longest "howmany" loop is cut
     /// into one chunk per thread, each executed with a plan for its chunk length at offset arrays (a single
     /// batch-1 transform of the trajectory filter was 13% of a streamed frame on one core).
     /// `arrays(i, o)` are the arrays of a chunk whose input and output start `i` and `o`
     /// elements (of each side's type) in; `make` plans and `run` executes on them.
+    /// Returns false, running nothing, when FFTW refuses to plan any chunk.
     private static func execute(dims: [fftwf_iodim], loops: [fftwf_iodim], direction: Direction,
                                 arrays: (Int, Int) -> [UnsafeMutablePointer<Float>],
                                 make: ([fftwf_iodim], [UnsafeMutablePointer<Float>]) -> OpaquePointer?,
-                                run: (OpaquePointer, [UnsafeMutablePointer<Float>]) -> Void) {
-        func go(_ part: [fftwf_iodim], _ i: Int, _ o: Int) {
-            let a = arrays(i, o)
-            // FFTW_ESTIMATE does not touch the arrays while planning, so the real ones can be used.
-            run(cache.plan(PlanKey(dims, part, direction, a)) { make(part, a) }, a)
-        }
+                                run: (OpaquePointer, [UnsafeMutablePointer<Float>]) -> Void) -> Bool {
+        // Chunks: (loops of the chunk, input offset, output offset).
+        var chunks: [([fftwf_iodim], Int, Int)] = [(loops, 0, 0)]
         let total = Int(dims[0].n) * Int(dims[1].n) * loops.reduce(1) { $0 * Int($1.n) }
         let longest = loops.indices.max { loops[$0].n < loops[$1].n }
         let threads = Parallel.threads
-        guard threads > 1, total >= 1 << 14, let l = longest, loops[l].n >= 2 else { go(loops, 0, 0); return }
-        let n = Int(loops[l].n)
-        let chunk = (n + min(threads, n) - 1) / min(threads, n)
-        let chunks = (n + chunk - 1) / chunk
-        Parallel.forEach(chunks) { c in
-            let lo = c * chunk
-            var part = loops
-            part[l].n = Int32(min(n, lo + chunk) - lo)
-            go(part, lo * Int(loops[l].is), lo * Int(loops[l].os))
+        if threads > 1, total >= 1 << 14, let l = longest, loops[l].n >= 2 {
+            let n = Int(loops[l].n)
+            let chunk = (n + min(threads, n) - 1) / min(threads, n)
+            chunks = stride(from: 0, to: n, by: chunk).map { lo in
+                var part = loops
+                part[l].n = Int32(min(n, lo + chunk) - lo)
+                return (part, lo * Int(loops[l].is), lo * Int(loops[l].os))
+            }
         }
+        // FFTW_ESTIMATE does not touch the arrays while planning, so the real ones can be used.
+        let plans = chunks.map { part, i, o in
+            let a = arrays(i, o)
+            return cache.plan(PlanKey(dims, part, direction, a)) { make(part, a) }
+        }
+        guard plans.allSatisfy({ $0 != nil }) else { return false }
+        Parallel.forEach(chunks.count) { c in run(plans[c]!, arrays(chunks[c].1, chunks[c].2)) }
+        return true
     }
 
     private static func complex(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<fftwf_complex> {
@@ -240,9 +264,14 @@ public enum FFT {
                     into output: UnsafeMutablePointer<Float>) {
         guard realShape.reduce(1, *) > 0 else { return }
         let (dims, loops) = guruDims(realShape, axes.0, axes.1, realIsInput: true)
-        execute(dims: dims, loops: loops, direction: .r2c, arrays: { i, o in [input + i, output + 2 * o] }, make: { part, a in
-            fftwf_plan_guru_dft_r2c(2, dims, Int32(part.count), part, a[0], complex(a[1]), flags)
+        let done = execute(dims: dims, loops: loops, direction: .r2c, arrays: { i, o in [input + i, output + 2 * o] }, make: { part, a in
+            fftwf_plan_guru_dft_r2c(2, dims, Int32(part.count), part, a[0], complex(a[1]), planFlags)
         }, run: { plan, a in fftwf_execute_dft_r2c(plan, a[0], complex(a[1])) })
+        if !done {
+            var half = realShape
+            half[axes.1] = half[axes.1] / 2 + 1
+            output.update(repeating: .nan, count: 2 * half.reduce(1, *))
+        }
     }
 
     /// Unnormalised c2r of the half spectrum `input` into the real array `output` (shape
@@ -251,8 +280,9 @@ public enum FFT {
                     into output: UnsafeMutablePointer<Float>) {
         guard realShape.reduce(1, *) > 0 else { return }
         let (dims, loops) = guruDims(realShape, axes.0, axes.1, realIsInput: false)
-        execute(dims: dims, loops: loops, direction: .c2r, arrays: { i, o in [input + 2 * i, output + o] }, make: { part, a in
-            fftwf_plan_guru_dft_c2r(2, dims, Int32(part.count), part, complex(a[0]), a[1], flags)
+        let done = execute(dims: dims, loops: loops, direction: .c2r, arrays: { i, o in [input + 2 * i, output + o] }, make: { part, a in
+            fftwf_plan_guru_dft_c2r(2, dims, Int32(part.count), part, complex(a[0]), a[1], planFlags)
         }, run: { plan, a in fftwf_execute_dft_c2r(plan, complex(a[0]), a[1]) })
+        if !done { output.update(repeating: .nan, count: realShape.reduce(1, *)) }
     }
 }

@@ -87,28 +87,33 @@ extension INFPModel {
         case .psnr:
             raw = score(video).map { -$0 }
         case .patch:
-            let frames = video.tensor()
-            let predicted = predictVideo(frames)
-            let h = config.height, w = config.width, plane = h * w, n = video.frames - t
-            var out = [Double](repeating: 0, count: n)
-            Parallel.forEach(n) { i in
-                let p = predicted.data + i * 3 * plane, g = frames.data + (i + t) * 3 * plane
-                var error = [Double](repeating: 0, count: plane)
-                for c in 0..<3 {
-                    for j in 0..<plane { let d = Double(p[c * plane + j] - g[c * plane + j]) / 2; error[j] += d * d / 3 }
+            let h = config.height, w = config.width, plane = h * w
+            var out = [Double](repeating: 0, count: video.frames - t)
+            forEachPrediction(frames: video.frames, batchSize: 8, input: { video.tensor(frames: $0) }) { start, predicted in
+                let b = predicted.shape[0], targets = video.tensor(frames: start + t..<start + t + b)
+                out.withUnsafeMutableBufferPointer { o in
+                    let o = o
+                    Parallel.forEach(b) { i in
+                        let p = predicted.data + i * 3 * plane, g = targets.data + i * 3 * plane
+                        var error = [Double](repeating: 0, count: plane)
+                        for c in 0..<3 {
+                            for j in 0..<plane { let d = Double(p[c * plane + j] - g[c * plane + j]) / 2; error[j] += d * d / 3 }
+                        }
+                        o[start + i] = error.withUnsafeBufferPointer {
+                            AnomalyScore.largestPatchMean($0.baseAddress!, height: h, width: w, patch: options.patchSize)
+                        }
+                    }
                 }
-                out[i] = error.withUnsafeBufferPointer { AnomalyScore.largestPatchMean($0.baseAddress!, height: h, width: w, patch: options.patchSize) }
             }
             raw = out
         case .memory:
             guard let memory else {
                 throw ScoringError(description: "the 'memory' score needs a memory of normal footage: build it with infp_model_remember (Python: model.remember(normal_videos); fit does it by default)")
             }
-            let d = NormalMemory.descriptors(encodeEach(video.tensor(), batchSize: 8).x2)
-            guard d.channels == memory.channels, d.gridHeight == memory.gridHeight, d.gridWidth == memory.gridWidth else {
+            guard (memory.channels, memory.gridHeight, memory.gridWidth) == memoryLayout else {
                 throw ScoringError(description: "the memory's layout (\(memory.channels)×\(memory.gridHeight)×\(memory.gridWidth)) does not match the model's features")
             }
-            raw = memory.scores(descriptors: d.0)
+            raw = memory.scores(descriptors: memoryDescriptors(video))
         }
         return AnomalyScore.smoothed(raw, over: options.smoothing)
     }
@@ -116,10 +121,29 @@ extension INFPModel {
     /// Builds the memory of normal footage ("memory" score) from normal videos and returns it;
     /// the caller stores it (`model.memory = …`) under its own locking.
     public func buildMemory(normal videos: [Video]) throws -> NormalMemory {
-        let features = videos.filter { $0.frames >= NormalMemory.clipFrames }.map { encodeEach($0.tensor(), batchSize: 8).x2 }
-        guard let m = NormalMemory.build(perVideo: features) else {
+        let features = videos.filter { $0.frames >= NormalMemory.clipFrames }.map { memoryDescriptors($0) }
+        guard let m = NormalMemory.build(perVideo: features, layout: memoryLayout) else {
             throw ScoringError(description: "the memory needs at least one normal video of \(NormalMemory.clipFrames) frames or more")
         }
         return m
+    }
+
+    /// The layout of this model's memory descriptors (from backbone x2 features: c(256), H/4, W/4).
+    public var memoryLayout: (channels: Int, gridHeight: Int, gridWidth: Int) {
+        NormalMemory.layout(featureChannels: config.c(256), height: config.height / 4, width: config.width / 4)
+    }
+
+    /// Memory descriptors (n, D) of every frame of a video, a batch of frames at a time (only
+    /// the small descriptors of the whole video are kept).
+    func memoryDescriptors(_ video: Video, batchSize: Int = 32) -> Tensor {
+        var parts: [Tensor] = []
+        var s = 0
+        while s < video.frames {
+            let b = min(batchSize, video.frames - s)
+            var ctx = ForwardContext(training: false)
+            parts.append(NormalMemory.descriptors(backbone(video.tensor(frames: s..<s + b), &ctx).x2).0)
+            s += b
+        }
+        return Tensor.concat(parts, axis: 0)
     }
 }

@@ -90,6 +90,11 @@ public struct Calibration: Equatable {
         let n = Double(all.count)
         let mean = all.reduce(0, +) / n
         let variance = all.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        // Scores that do not vary (a frozen or constant video) give no scale: every later
+        // rounding difference would be a huge z-score, and every frame would alert.
+        guard variance.squareRoot() > 1e-6 * max(1, abs(mean)) else {
+            throw InputError(description: "the normal footage's \(method) scores do not vary (all ≈ \(mean)): calibration needs normal footage with its natural variation, not a frozen or constant video")
+        }
         var c = Calibration(method: method, mean: mean, std: variance.squareRoot(), frames: all.count,
                             videos: perVideo.filter { !$0.isEmpty }.count, falseAlarmRate: falseAlarmRate, threshold: 0)
         c.threshold = quantile(all.map { c.anomalyScore(raw: $0) }, 1 - falseAlarmRate)

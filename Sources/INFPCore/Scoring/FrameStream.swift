@@ -153,8 +153,8 @@ public final class FrameStream {
     }
 
     /// Predicts `frame` from the window and encodes it for the next push. With more than one
-    /// thread the backbone pass runs beside the prediction on a second thread (with one
-    /// thread of its own): the two are independent, and the batch-1 decoder leaves a core idle
+    /// thread the backbone pass runs beside the prediction on a second thread (one of the
+    /// budget): the two are independent, and the batch-1 decoder leaves a core idle
     /// part of the time (serial steps, fork/join edges), which the backbone fills.
     func predictWhileEncoding(_ frame: Tensor) -> (Tensor, FrameFeatures) {
         guard Parallel.threads > 1 else { return (model.predictNext(from: window), model.encodeFrame(frame)) }
@@ -163,7 +163,8 @@ public final class FrameStream {
         DispatchQueue.global().async(group: group) {
             box.features = Parallel.withThreads(1) { model.encodeFrame(frame) }
         }
-        let predicted = model.predictNext(from: window)
+        // The encoding thread counts against the budget: the prediction gets the others.
+        let predicted = Parallel.withThreads(Parallel.threads - 1) { model.predictNext(from: window) }
         group.wait()
         return (predicted, box.features!)
     }

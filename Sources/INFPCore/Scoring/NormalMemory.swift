@@ -40,11 +40,17 @@ public struct NormalMemory {
         clipStarts = starts
     }
 
+    /// The descriptor layout of backbone x2 features (C, h, w): channel groups and 2×2 cells.
+    public static func layout(featureChannels c: Int, height h: Int, width w: Int) -> (channels: Int, gridHeight: Int, gridWidth: Int) {
+        let group = (c + maxChannels - 1) / maxChannels
+        return ((c + group - 1) / group, max(1, h / 2), max(1, w / 2))
+    }
+
     /// Descriptors (n, D) of backbone x2 features (n, C, h, w).
     static func descriptors(_ x2: Tensor) -> (Tensor, channels: Int, gridHeight: Int, gridWidth: Int) {
         let n = x2.shape[0], c = x2.shape[1], h = x2.shape[2], w = x2.shape[3]
         let group = (c + maxChannels - 1) / maxChannels
-        let oc = (c + group - 1) / group, gh = max(1, h / 2), gw = max(1, w / 2)
+        let (oc, gh, gw) = layout(featureChannels: c, height: h, width: w)
         let cellH = h / gh, cellW = w / gw
         let out = Tensor(zeros: [n, oc * gh * gw])
         Parallel.forEach(n) { f in
@@ -65,19 +71,13 @@ public struct NormalMemory {
         return (out, oc, gh, gw)
     }
 
-    /// Builds the memory from backbone x2 features of normal videos, one tensor (n, C, h, w) per
-    /// video; videos shorter than a clip are skipped.
-    static func build(perVideo: [Tensor]) -> NormalMemory? {
-        var parts: [Tensor] = [], lengths: [Int] = []
-        var layout = (0, 0, 0)
-        for x2 in perVideo where x2.shape[0] >= clipFrames {
-            let d = descriptors(x2)
-            layout = (d.channels, d.gridHeight, d.gridWidth)
-            parts.append(d.0); lengths.append(x2.shape[0])
-        }
-        guard !parts.isEmpty else { return nil }
-        return NormalMemory(channels: layout.0, gridHeight: layout.1, gridWidth: layout.2,
-                            features: Tensor.concat(parts, axis: 0), videoLengths: lengths)
+    /// Builds the memory from the descriptors (n, D) of normal videos, one tensor per video, in
+    /// `layout`; videos shorter than a clip are skipped.
+    static func build(perVideo: [Tensor], layout: (channels: Int, gridHeight: Int, gridWidth: Int)) -> NormalMemory? {
+        let kept = perVideo.filter { $0.shape[0] >= clipFrames }
+        guard !kept.isEmpty else { return nil }
+        return NormalMemory(channels: layout.channels, gridHeight: layout.gridHeight, gridWidth: layout.gridWidth,
+                            features: Tensor.concat(kept, axis: 0), videoLengths: kept.map { $0.shape[0] })
     }
 
     /// Anomaly scores of frames 4 … n−1 of a video from its descriptors (n, D): the largest
@@ -87,14 +87,25 @@ public struct NormalMemory {
         let t = a.shape[0], nb = features.shape[0], d = descriptorSize, k = NormalMemory.clipFrames
         precondition(a.shape[1] == d, "descriptors of \(a.shape[1]) values, the memory holds \(d)")
         guard t >= k else { return [] }
-        // All frame-to-memory dot products at once (T × N).
-        let dot = Tensor(uninitialized: [t, nb])
-        Gemm.sgemm(transB: true, m: t, n: nb, k: d, a: a.data, lda: d, b: features.data, ldb: d, c: dot.data, ldc: nb)
         let norms = NormalMemory.squaredNorms(a)
-        let frames = (0..<t).map { FrameMatch(descriptor: UnsafePointer(a.data + $0 * d), norm: norms[$0],
-                                              dots: UnsafePointer(dot.data + $0 * nb)) }
         var out = [Double](repeating: 0, count: t - k + 1)
-        Parallel.forEach(t - k + 1) { s in out[s] = score(clip: Array(frames[s..<s + k])) }
+        // Frame-to-memory dot products a block of clips at a time (rows × N), so that long
+        // videos against a large memory stay within about 256 MB.
+        let clipsPerBlock = max(64, (64 << 20) / max(1, nb) - k + 1)
+        var first = 0
+        while first < t - k + 1 {
+            let clips = min(clipsPerBlock, t - k + 1 - first), rows = clips + k - 1
+            let dot = Tensor(uninitialized: [rows, nb])
+            Gemm.sgemm(transB: true, m: rows, n: nb, k: d, a: a.data + first * d, lda: d, b: features.data, ldb: d, c: dot.data, ldc: nb)
+            let frames = (0..<rows).map { FrameMatch(descriptor: UnsafePointer(a.data + (first + $0) * d), norm: norms[first + $0],
+                                                     dots: UnsafePointer(dot.data + $0 * nb)) }
+            let base = first
+            out.withUnsafeMutableBufferPointer { o in
+                let o = o
+                Parallel.forEach(clips) { s in o[base + s] = score(clip: Array(frames[s..<s + k])) }
+            }
+            first += clips
+        }
         return out
     }
 
@@ -159,19 +170,38 @@ public struct NormalMemory {
                      ("source", .string("backbone x2 features, 2x2 cells, channel groups"))]).serialized
     }
 
-    /// The memory saved in a checkpoint, nil when it holds none.
-    public static func load(from file: SafeTensors.File, source: String) throws -> NormalMemory? {
+    /// The memory saved in a checkpoint, nil when it holds none. It must have the `layout`
+    /// of the model's descriptors, at least one video of a clip or more, and finite features.
+    public static func load(from file: SafeTensors.File, source: String,
+                            layout: (channels: Int, gridHeight: Int, gridWidth: Int)) throws -> NormalMemory? {
         guard let text = file.metadata(metadataKey) else { return nil }
+        func bad(_ m: String) -> FileError { .format("'\(source)' has an unusable normal-footage memory: \(m)") }
         guard let j = try? JSON.parse(text), let c = j["channels"]?.int, let gh = j["grid_height"]?.int, let gw = j["grid_width"]?.int,
               let fe = file.entry("memory.features"), let le = file.entry("memory.video_lengths") else {
             throw FileError.format("'\(source)' has an incomplete normal-footage memory (\(metadataKey), memory.features, memory.video_lengths)")
         }
-        let lt = file.tensor(le)
-        let lengths = (0..<lt.count).map { Int(lt.data[$0]) }
-        guard fe.shape.count == 2, fe.shape[1] == c * gh * gw, lengths.allSatisfy({ $0 >= clipFrames }),
-              lengths.reduce(0, +) == fe.shape[0] else {
-            throw FileError.format("'\(source)' has an inconsistent normal-footage memory: features \(fe.shape), layout \(c)×\(gh)×\(gw), video lengths \(lengths)")
+        guard (c, gh, gw) == layout else {
+            throw bad("its layout \(c)×\(gh)×\(gw) is not the model's \(layout.channels)×\(layout.gridHeight)×\(layout.gridWidth) (channels × grid)")
         }
-        return NormalMemory(channels: c, gridHeight: gh, gridWidth: gw, features: file.tensor(fe), videoLengths: lengths)
+        let lt = try file.tensor(le)
+        guard lt.count >= 1, fe.shape.count == 2, fe.shape[1] == c * gh * gw else {
+            throw bad("features \(fe.shape) and \(lt.count) video lengths do not make a memory of \(c * gh * gw)-value descriptors")
+        }
+        var lengths: [Int] = []
+        for i in 0..<lt.count {
+            let v = lt.data[i]
+            guard v.isFinite, v >= Float(clipFrames), v <= Float(fe.shape[0]) else {
+                throw bad("video \(i) has length \(v); every remembered video needs \(clipFrames) frames or more")
+            }
+            lengths.append(Int(v))
+        }
+        guard lengths.reduce(0, +) == fe.shape[0] else {
+            throw bad("video lengths \(lengths.count == 1 ? "\(lengths)" : "adding up to \(lengths.reduce(0, +))") do not match its \(fe.shape[0]) frames")
+        }
+        let features = try file.tensor(fe)
+        for i in 0..<features.count where !features.data[i].isFinite {
+            throw bad("feature \(i) is \(features.data[i])")
+        }
+        return NormalMemory(channels: c, gridHeight: gh, gridWidth: gw, features: features, videoLengths: lengths)
     }
 }

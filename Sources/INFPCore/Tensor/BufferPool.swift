@@ -8,7 +8,7 @@ import Glibc
 /// their rounded size, for the next request of that size. Small blocks (malloc's own heap
 /// serves them without faults) and very large ones are not pooled, and the pool keeps at most
 /// `capacity` bytes; beyond that blocks are freed as before.
-enum BufferPool {
+public enum BufferPool {
     /// Blocks from this size on are pooled (smaller ones come from malloc's heap).
     static let minBytes = 64 << 10
     /// Blocks above this size are never kept.
@@ -46,9 +46,44 @@ enum BufferPool {
         }
         var raw: UnsafeMutableRawPointer? = nil
         if posix_memalign(&raw, 64, size) != 0 || raw == nil {
-            fatalError("infp: out of memory allocating \(size) bytes")
+            // The pool may hold what the system lacks: give it back, then try once more. The
+            // API layer checks large requests beforehand (ensureAvailable), so reaching the
+            // trap below means the machine ran out of memory in the middle of a computation.
+            drain()
+            if posix_memalign(&raw, 64, size) != 0 || raw == nil {
+                fatalError("infp: out of memory allocating \(size) bytes")
+            }
         }
         return raw!
+    }
+
+    /// Frees every pooled block.
+    static func drain() {
+        let s = state
+        pthread_mutex_lock(&s.mutex)
+        let blocks = s.free.values.flatMap { $0 }
+        s.free = [:]
+        s.cached = 0
+        pthread_mutex_unlock(&s.mutex)
+        for p in blocks { free(p) }
+    }
+
+    /// Physical memory of the machine, in bytes.
+    static let physicalBytes: Int = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// Throws `OutOfMemory` when `floats` float32 values (a computation's estimated need) are
+    /// more than the machine holds or cannot be reserved now, so that callers get an error
+    /// instead of a trap half-way through.
+    public static func ensureAvailable(floats: Int) throws {
+        guard floats > 1 << 24 else { return }  // below 64 MiB: not worth a probe
+        let (bytes, overflow) = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !overflow, physicalBytes <= 0 || bytes <= physicalBytes else {
+            throw OutOfMemory(description: "needs \(floats) floats (\(floats / (1 << 28)) GiB), more than this machine's \(physicalBytes >> 30) GiB of memory")
+        }
+        guard let probe = malloc(bytes) else {
+            throw OutOfMemory(description: "cannot allocate \(bytes >> 20) MiB")
+        }
+        free(probe)
     }
 
     /// Returns a block from `allocate(bytes)` (same `bytes`).
@@ -67,4 +102,9 @@ enum BufferPool {
         }
         free(pointer)
     }
+}
+
+/// A request for more memory than the machine can give.
+public struct OutOfMemory: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -62,12 +62,12 @@ public final class Adam {
             for (key, target) in [("optim.exp_avg." + name, m[i]), ("optim.exp_avg_sq." + name, v[i])] {
                 guard let e = file.entry(key) else { problems.append("missing '\(key)'"); continue }
                 guard e.shape == p.shape else { problems.append("'\(key)' has shape \(e.shape), expected \(p.shape)"); continue }
-                target.assign(file.tensor(e))
+                target.assign(try file.tensor(e))
             }
         }
         if !problems.isEmpty {
             throw FileError.format("'\(source)' has incomplete optimizer state:\n  " + problems.prefix(20).joined(separator: "\n  "))
         }
-        step = Int(file.integer(s))
+        step = Int(try file.integer(s))
     }
 }

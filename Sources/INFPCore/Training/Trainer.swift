@@ -213,6 +213,16 @@ public final class Trainer {
               let gamma = p["gamma"]?.number, let rng = p["dropout_rng"]?.string.flatMap({ UInt64($0) }) else {
             throw FileError.format("'\(source)' holds no training progress (infp_training): it was saved without optimizer state")
         }
+        func bad(_ field: String, _ value: Any) -> FileError {
+            .format("'\(source)' holds training progress with an impossible \(field) (\(value))")
+        }
+        guard e >= 0, e <= 1_000_000 else { throw bad("epoch", e) }
+        guard b >= 2, b <= 4096 else { throw bad("batch_size", b) }
+        guard rate.isFinite, rate >= 0, gamma.isFinite, gamma > 0 else { throw bad("learning rate or gamma", "\(rate), \(gamma)") }
+        guard ms.count <= 8, ms.allSatisfy({ $0 >= 0 }) else { throw bad("milestones", ms) }
+        let ema = p["ema_decay"]?.number ?? 0, bn = p["bn_batches"]?.int ?? 0
+        guard ema.isFinite, ema >= 0, ema < 1 else { throw bad("ema_decay", ema) }
+        guard bn >= 0, bn <= 1_000_000 else { throw bad("bn_batches", bn) }
         try optimizer.loadState(from: file, source: source)
         epoch = e
         options.batchSize = b
@@ -222,8 +232,9 @@ public final class Trainer {
         options.schedule = LearningRateSchedule(kind: kind, baseRate: Float(rate), milestones: ms, gamma: Float(gamma),
                                                 warmup: Float(p["warmup"]?.number ?? 0.05),
                                                 finalFactor: Float(p["final_lr_factor"]?.number ?? 0.01))
-        options.emaDecay = Float(p["ema_decay"]?.number ?? 0)
-        options.batchNormBatches = p["bn_batches"]?.int ?? 0
+        do { try options.schedule.validate() } catch { throw FileError.format("'\(source)' holds an invalid schedule: \(error)") }
+        options.emaDecay = Float(ema)
+        options.batchNormBatches = bn
         averageWeights = nil
         if options.emaDecay > 0 {
             let average = WeightAverage(parameters: model.store.parameters, decay: options.emaDecay)

@@ -47,12 +47,12 @@ public final class WeightAverage {
             let key = "optim.ema." + p.name
             guard let e = file.entry(key) else { problems.append("missing '\(key)'"); continue }
             guard e.shape == p.tensor.shape else { problems.append("'\(key)' has shape \(e.shape), expected \(p.tensor.shape)"); continue }
-            averages[i].assign(file.tensor(e))
+            averages[i].assign(try file.tensor(e))
         }
         if !problems.isEmpty {
             throw FileError.format("'\(source)' has an incomplete weight average:\n  " + problems.prefix(20).joined(separator: "\n  "))
         }
-        updates = file.integer(u)
+        updates = try file.integer(u)
         return true
     }
 }
