@@ -6,6 +6,7 @@
 #   make lib     release build of libinfp.so (static Swift runtime, only infp_* exported),
 #                checked and copied to python/infp/libinfp.so
 #   make bench   run the speed benchmarks under bench/
+#   make sanitize the tests under AddressSanitizer (Swift and Python) and ThreadSanitizer
 #   make quality detection quality per training recipe and score (bench/quality, over an hour)
 #   make clean   remove build products
 #
@@ -43,10 +44,10 @@ SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then echo
 APT_PACKAGES := libopenblas-dev libfftw3-dev pkg-config python3-dev
 
 .PHONY: help deps deps-system deps-python lib check-lib test test-swift test-examples \
-        test-exports test-python test-notebook demo bench quality clean
+        test-exports test-python test-notebook sanitize demo bench quality clean
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---- dependencies ---------------------------------------------------------------------------
 
@@ -71,6 +72,14 @@ deps-python:
 	@$(PYTHON) -c 'import nbclient, nbformat, ipykernel, matplotlib' 2>/dev/null || { \
 	    echo "deps: pip install nbclient nbformat ipykernel matplotlib (notebook example)"; \
 	    $(PYTHON) -m pip install -q --disable-pip-version-check nbclient nbformat ipykernel matplotlib; }
+	@$(PYTHON) -c 'import av' 2>/dev/null || { \
+	    echo "deps: pip install av (video files through FFmpeg)"; \
+	    $(PYTHON) -m pip install -q --disable-pip-version-check av; }
+	@# Ray is optional (infp.distributed): if it cannot be installed, its tests skip with the reason.
+	@$(PYTHON) -c 'import ray' 2>/dev/null || { \
+	    echo "deps: pip install ray (many lines over Ray; optional)"; \
+	    $(PYTHON) -m pip install -q --disable-pip-version-check ray \
+	        || echo "deps: warning: could not install ray; the infp.distributed tests will be skipped"; }
 
 # ---- the library ----------------------------------------------------------------------------
 
@@ -150,6 +159,27 @@ test-python:
 test-notebook:
 	$(PYTHON) examples/notebooks/run_notebook.py
 
+# ---- sanitizers -----------------------------------------------------------------------------
+
+# AddressSanitizer over the Swift tests and over the Python tests (against an ASan debug build
+# of libinfp.so, its runtime preloaded into Python; Python's own leaks are not ours to report),
+# then ThreadSanitizer over the tests that run threads. About 10 minutes on 2 cores.
+SWIFT_LIB_DIR := $(shell dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT) || echo /opt/swift/usr/bin/swift))))/lib
+ASAN_RUNTIME = $(firstword $(wildcard $(SWIFT_LIB_DIR)/clang/*/lib/linux/libclang_rt.asan-x86_64.so))
+TSAN_TESTS := testThreadedElementwiseMatchesOneThread|testWeightedBasesThreaded|testThreadCountsAgree|\
+              testLargerSizesAndConcurrentUse|testThreadedTransformsMatchOneThread|testBatchNormParallelMatchesSerial|\
+              testParallelElementwiseMatchesSerial|testThreadCountIsAnUpperBound|testLastErrorIsPerThreadAndStable|\
+              testConcurrentStreamsOnOneModel|testFitCallbackMayReadButNotChangeTheModel|StreamTests
+sanitize: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	@test -n "$(ASAN_RUNTIME)" || { echo "sanitize: no libclang_rt.asan in $(SWIFT_LIB_DIR)" >&2; exit 1; }
+	cd python && INFP_LIBRARY=$(CURDIR)/.build-asan/debug/libinfp.so LD_PRELOAD=$(ASAN_RUNTIME) \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 $(PYTHON) -m pytest -q tests
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(TSAN_TESTS)'
+	@echo "make sanitize: clean (AddressSanitizer: Swift and Python tests; ThreadSanitizer: threaded tests)"
+
 # ---- demo, benchmarks -----------------------------------------------------------------------
 
 demo: deps lib
@@ -178,5 +208,5 @@ quality: deps lib
 	$(PYTHON) bench/quality/quality_bench.py $(QUALITY_ARGS)
 
 clean:
-	rm -rf .build .build-release .build-abi .build-bench $(EXAMPLES_DIR) $(PY_LIB) python/build python/*.egg-info
+	rm -rf .build .build-release .build-abi .build-bench .build-asan .build-tsan $(EXAMPLES_DIR) $(PY_LIB) python/build python/*.egg-info
 	find python -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -8,11 +8,22 @@
  *    count, and the library checks them before touching memory.
  *  - Parameter structs start with a `size` field (set it to sizeof the struct, or get a filled
  *    struct from the matching *_default_params() function). A 0 in a numeric field means
- *    "default" where documented.
+ *    "default" where documented. A struct from an older header is shorter: its size must end
+ *    where one of its fields ends; a size that ends inside a field is refused.
  *  - Tensors are float32, C-contiguous (row-major), NCHW for images. Complex tensors are
  *    stored as float32 with a trailing dimension of 2 (real, imaginary).
  *  - Opaque handles are freed by their *_free function, which accepts NULL.
- *  - Nothing here traps on bad input: it returns an error status instead.
+ *  - Nothing here traps on bad input: it returns an error status instead. Work whose memory
+ *    grows with the input (batches of clips, long videos, large memories) runs in pieces of
+ *    bounded size; requests beyond the machine's memory return INFP_ERR_OUT_OF_MEMORY before
+ *    they start.
+ *  - Files: checkpoints are read header first and must be regular files (FIFOs, devices and
+ *    folders are refused at once). Saves are atomic (temporary file, fsync, rename), write
+ *    through a symbolic link to its target, and remove temporaries left by killed writers of
+ *    the same host. Paths are passed to the system byte for byte (any encoding).
+ *  - Threads: n_threads is an upper bound on the threads a call uses. A model may be read
+ *    (predicted, scored, saved, streamed) from a callback of infp_model_fit on the training
+ *    thread; changing it from there returns INFP_ERR_INVALID_ARGUMENT.
  */
 #ifndef INFP_H
 #define INFP_H
@@ -149,7 +160,10 @@ infp_status infp_model_create(const infp_model_params *params, infp_model **out)
 
 /* Loads a checkpoint (safetensors written by infp_model_save or by `python -m infp.convert`).
  * n_threads: 0 means all cores. Every name, shape and dtype is checked; all mismatches are
- * reported at once in infp_last_error(). */
+ * reported at once in infp_last_error(). Refused with INFP_ERR_FORMAT: tensors that share
+ * bytes or names that appear twice, a config whose model the file cannot hold (checked before
+ * the model is built), a memory of normal footage whose layout is not the model's, that is
+ * empty or holds non-finite values, and training progress with impossible settings. */
 infp_status infp_model_load(const char *path, int32_t n_threads, infp_model **out);
 
 /* Writes the model atomically (temporary file, fsync, rename): a crash never leaves a

@@ -274,8 +274,8 @@ public func infp_model_tensor_set(_ model: OpaquePointer?, _ name: UnsafePointer
                 t.data.update(from: values, count: t.count)
             } else if case let .counter(bn)? = h.model.store.slot(n) {
                 guard count == 1 else { throw APIError.shape("'\(n)' is a scalar counter, count is \(count)") }
-                guard values.pointee >= 0, values.pointee.rounded() == values.pointee else {
-                    throw APIError.invalid("'\(n)' must be a whole number >= 0, got \(values.pointee)")
+                guard values.pointee >= 0, values.pointee.rounded() == values.pointee, values.pointee < 9.2e18 else {
+                    throw APIError.invalid("'\(n)' must be a whole number between 0 and 2^63, got \(values.pointee)")
                 }
                 bn.numBatchesTracked = Int64(values.pointee)
             }

@@ -5,6 +5,13 @@ import INFPCore
 func readVideos(_ videos: UnsafePointer<infp_video>?, _ count: Int64, _ config: ModelConfig) throws -> [Video] {
     guard count >= 1, count <= 1_000_000 else { throw APIError.invalid("n_videos is \(count); give at least one video") }
     let list = try require(videos, "videos")
+    // All the videos are copied: their total must fit before the first copy is made.
+    var bytes = 0
+    for i in 0..<Int(count) {
+        let frames = max(0, min(list[i].frames, 10_000_000))
+        bytes = try checkedAdd(bytes, try checkedMul(Int(frames), config.height * config.width * 3, "videos' size"), "videos' size")
+    }
+    try ensureAllocatable(floats: bytes / 4)
     return try (0..<Int(count)).map { try readVideo(list + $0, config, "videos[\($0)]") }
 }
 
@@ -103,8 +110,8 @@ public func infp_model_fit(_ model: OpaquePointer?, _ videos: UnsafePointer<infp
                 let path = try readPath(resume, "resume_path")
                 try translatingErrors {
                     let file = try SafeTensors.read(path)
+                    try trainer.resume(from: file, source: path)  // checked first: the model changes only if both load
                     try h.model.loadState(from: file, source: path)
-                    try trainer.resume(from: file, source: path)
                 }
                 trainer.options.epochs = options.epochs
                 log(.info, "resuming the run of \(path) at epoch \(trainer.epoch + 1) of \(options.epochs)")
@@ -185,6 +192,7 @@ public func infp_model_predict_video(_ model: OpaquePointer?, _ video: UnsafePoi
 func readLabelsAndScores(_ labels: UnsafePointer<Int32>?, _ scores: UnsafePointer<Double>?, _ n: Int64) throws -> ([Int], [Double]) {
     guard n >= 1, n <= Int64(maxElements) else { throw APIError.invalid("n is \(n)") }
     let l = try require(labels, "labels"), s = try require(scores, "scores")
+    try ensureAllocatable(floats: try checkedMul(Int(n), 16, "the curve's working memory"))  // labels, scores, order, curve: ~64 bytes each
     return ((0..<Int(n)).map { Int(l[$0]) }, Array(UnsafeBufferPointer(start: s, count: Int(n))))
 }
 
@@ -227,11 +235,16 @@ func readPerVideo(_ psnr: UnsafePointer<UnsafePointer<Double>?>?, _ psnrCounts: 
     guard n >= 1, n <= 10_000_000 else { throw APIError.invalid("n_videos is \(n)") }
     let p = try require(psnr, "psnr"), pc = try require(psnrCounts, "psnr_counts")
     let l = try require(labels, "labels"), lc = try require(labelCounts, "label_counts")
-    var scores: [[Double]] = [], marks: [[Int]] = []
+    var total = 0
     for v in 0..<Int(n) {
         guard pc[v] >= 0, lc[v] >= 0, pc[v] <= Int64(maxElements), lc[v] <= Int64(maxElements) else {
             throw APIError.invalid("video \(v): negative or huge counts (\(pc[v]), \(lc[v]))")
         }
+        total = try checkedAdd(total, Int(pc[v] + lc[v]), "the frame count")
+    }
+    try ensureAllocatable(floats: try checkedMul(total, 16, "the curve's working memory"))
+    var scores: [[Double]] = [], marks: [[Int]] = []
+    for v in 0..<Int(n) {
         let sp = try require(p[v], "psnr[\(v)]"), lp = try require(l[v], "labels[\(v)]")
         scores.append(Array(UnsafeBufferPointer(start: sp, count: Int(pc[v]))))
         marks.append((0..<Int(lc[v])).map { Int(lp[$0]) })

@@ -169,6 +169,56 @@ final class ReliabilityAPITests: XCTestCase {
         assertFails(s, INFP_ERR_OUT_OF_MEMORY, "floats")
     }
 
+    func testAbsurdCountsOfScoresAndVideosReturnOutOfMemory() {
+        // Refused from the counts alone, before the buffers are read.
+        var labels: Int32 = 0, scores = 0.0, auc = 0.0
+        assertFails(CINFP.infp_roc_auc(&labels, &scores, 1 << 36, &auc), INFP_ERR_OUT_OF_MEMORY, "memory")
+        let m = tinyModel()
+        defer { CINFP.infp_model_free(m) }
+        var px = [UInt8](repeating: 0, count: 6 * 32 * 48 * 3)
+        px.withUnsafeMutableBufferPointer { b in
+            // A million 6-frame videos: 27 GB of frames to copy.
+            var videos = [infp_video](repeating: infp_video(pixels: b.baseAddress, frames: 6, height: 32, width: 48), count: 1_000_000)
+            assertFails(CINFP.infp_model_remember(m, &videos, Int64(videos.count)), INFP_ERR_OUT_OF_MEMORY, "memory")
+        }
+    }
+
+    func testCountersAndNonFiniteWeightsInCheckpoints() throws {
+        let m = tinyModel()
+        let path = dir + "/tiny.safetensors"
+        XCTAssertEqual(CINFP.infp_model_save(m, path), INFP_OK, lastError)
+        CINFP.infp_model_free(m)
+        let file = try SafeTensors.read(path)
+        let counter = file.entries.first { $0.name.hasSuffix("num_batches_tracked") }!.name
+        let weight = file.entries.first { $0.name.hasSuffix(".weight") }!
+        let bad = dir + "/bad.safetensors"
+
+        // A counter at the top of its range: training must not overflow it.
+        let tensors: [(String, SafeTensors.Value)] = try file.entries.map { e in
+            e.dtype == .i64 ? (e.name, .int64(shape: e.shape, values: [e.name == counter ? Int64.max : try file.integer(e)]))
+                            : (e.name, .float32(try file.tensor(e)))
+        }
+        try SafeTensors.write(bad, tensors: tensors, metadata: file.metadata)
+        let (s, loaded) = load(bad)
+        XCTAssertEqual(s, INFP_OK, lastError)
+        defer { CINFP.infp_model_free(loaded) }
+        var rng = Rng(seed: 9)
+        let clips = (0..<2 * 4 * 3 * 32 * 48).map { _ in rng.uniform(-1, 1) }, targets = (0..<2 * 3 * 32 * 48).map { _ in rng.uniform(-1, 1) }
+        var loss: Float = 0
+        XCTAssertEqual(CINFP.infp_model_train_step(loaded, clips, [2, 4, 3, 32, 48], targets, [2, 3, 32, 48], 0, &loss), INFP_OK, lastError)
+        var value: Float = 0
+        XCTAssertEqual(CINFP.infp_model_tensor_get(loaded, counter, &value, 1), INFP_OK, lastError)
+        XCTAssertGreaterThan(value, 9e18)
+        var huge: Float = 1e30
+        assertFails(CINFP.infp_model_tensor_set(loaded, counter, &huge, 1), INFP_ERR_INVALID_ARGUMENT, "whole number")
+
+        // NaN weights: refused, naming the tensor.
+        let w = try file.tensor(weight)
+        w.data[0] = .nan
+        try write(bad, file, metadata: file.metadata, replacing: [weight.name: w])
+        assertFails(load(bad).0, INFP_ERR_FORMAT, weight.name, "NaN")
+    }
+
     func testPredictInChunksMatchesOneClipAtATime() {
         let m = tinyModel()
         defer { CINFP.infp_model_free(m) }

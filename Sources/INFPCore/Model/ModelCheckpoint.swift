@@ -91,15 +91,25 @@ extension INFPModel {
             let more = problems.count > 40 ? "\n  … and \(problems.count - 40) more" : ""
             throw FileError.format("'\(source)' does not fit the model (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n  \(shown)\(more)")
         }
+        // Everything is read and checked before the model changes: a failure leaves it as it was.
+        var values: [(Tensor, Tensor)] = [], counters: [(BatchNorm2d, Int64)] = [], nonFinite: [String] = []
         for (name, slot) in store.entries {
             let e = file.entry(name)!
             switch slot {
-            case let .parameter(t), let .buffer(t): t.assign(try file.tensor(e))
+            case let .parameter(t), let .buffer(t):
+                let v = try file.tensor(e)
+                if !v.allFinite { nonFinite.append(name) }
+                values.append((t, v))
             case let .counter(bn):
                 let n = try file.integer(e)
                 guard n >= 0 else { throw FileError.format("'\(source)': '\(name)' is \(n); a batch counter cannot be negative") }
-                bn.numBatchesTracked = n
+                counters.append((bn, n))
             }
         }
+        if !nonFinite.isEmpty {
+            throw FileError.format("'\(source)' holds NaN or infinite values in \(nonFinite.count) tensor\(nonFinite.count == 1 ? "" : "s") ('\(nonFinite.prefix(5).joined(separator: "', '"))'\(nonFinite.count > 5 ? ", …" : "")): the file is damaged or the training that wrote it diverged")
+        }
+        for (t, v) in values { t.assign(v) }
+        for (bn, n) in counters { bn.numBatchesTracked = n }
     }
 }

@@ -80,10 +80,14 @@ public enum BufferPool {
         guard !overflow, physicalBytes <= 0 || bytes <= physicalBytes else {
             throw OutOfMemory(description: "needs \(floats) floats (\(floats / (1 << 28)) GiB), more than this machine's \(physicalBytes >> 30) GiB of memory")
         }
-        guard let probe = malloc(bytes) else {
-            throw OutOfMemory(description: "cannot allocate \(bytes >> 20) MiB")
+        // mmap, not malloc: the optimiser may drop a malloc/free pair whose block is unused,
+        // and with it the probe. Private writable mappings count as malloc's large blocks do
+        // (overcommit, RLIMIT_DATA).
+        let probe = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let probe, probe != MAP_FAILED else {
+            throw OutOfMemory(description: "cannot allocate \(bytes >> 20) MiB of memory now")
         }
-        free(probe)
+        munmap(probe, bytes)
     }
 
     /// Returns a block from `allocate(bytes)` (same `bytes`).

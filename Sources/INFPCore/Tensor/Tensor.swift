@@ -91,6 +91,15 @@ public final class Tensor {
         data.update(from: other.data, count: count)
     }
 
+    /// True when no value is NaN or infinite.
+    public var allFinite: Bool {
+        withExtendedLifetime(self) {
+            let d = data
+            for i in 0..<count where !d[i].isFinite { return false }
+            return true
+        }
+    }
+
     /// Row-major strides of `shape`.
     public static func strides(of shape: [Int]) -> [Int] {
         var s = [Int](repeating: 1, count: shape.count)

@@ -62,7 +62,9 @@ public final class Adam {
             for (key, target) in [("optim.exp_avg." + name, m[i]), ("optim.exp_avg_sq." + name, v[i])] {
                 guard let e = file.entry(key) else { problems.append("missing '\(key)'"); continue }
                 guard e.shape == p.shape else { problems.append("'\(key)' has shape \(e.shape), expected \(p.shape)"); continue }
-                target.assign(try file.tensor(e))
+                let value = try file.tensor(e)
+                guard value.allFinite else { problems.append("'\(key)' holds NaN or infinite values"); continue }
+                target.assign(value)
             }
         }
         if !problems.isEmpty {

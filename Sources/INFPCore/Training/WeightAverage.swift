@@ -47,7 +47,9 @@ public final class WeightAverage {
             let key = "optim.ema." + p.name
             guard let e = file.entry(key) else { problems.append("missing '\(key)'"); continue }
             guard e.shape == p.tensor.shape else { problems.append("'\(key)' has shape \(e.shape), expected \(p.tensor.shape)"); continue }
-            averages[i].assign(try file.tensor(e))
+            let value = try file.tensor(e)
+            guard value.allFinite else { problems.append("'\(key)' holds NaN or infinite values"); continue }
+            averages[i].assign(value)
         }
         if !problems.isEmpty {
             throw FileError.format("'\(source)' has an incomplete weight average:\n  " + problems.prefix(20).joined(separator: "\n  "))
