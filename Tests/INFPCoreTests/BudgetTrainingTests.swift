@@ -122,4 +122,26 @@ final class BudgetTrainingTests: XCTestCase {
         // The model holds the average, not the last step's weights.
         XCTAssertEqual(w(straight.model), straight.averageWeights!.averages.flatMap { $0.scalars })
     }
+
+    /// A resumed run keeps the time it had used: its budget goes on instead of starting over.
+    func testResumedRunKeepsTheTimeItUsed() throws {
+        let videos = [movingSquare(14), movingSquare(14, phase: 5)]
+        let path = "/tmp/infp-budget-time-\(getpid()).safetensors"
+        defer { unlink(path) }
+        var opts = TrainingOptions(); opts.epochs = 3; opts.batchSize = 4
+        opts.checkpointEvery = 1; opts.checkpointPath = path
+        let a = Trainer(model: try INFPModel(config: tinyConfig(), seed: 3), options: opts)
+        XCTAssertThrowsError(try a.fit(videos) { $0.epoch < 1 })  // stop after epoch 1
+        let (model, file) = try INFPModel.load(from: path)
+        let used = try XCTUnwrap(JSON.parse(file.metadata("infp_training")!)["elapsed_seconds"]?.number)
+        XCTAssertGreaterThan(used, 0)
+        let resumed = Trainer(model: model, options: TrainingOptions())
+        try resumed.resume(from: file, source: path)
+        XCTAssertEqual(resumed.elapsedBefore, used)
+        // A budget the first part already used up: the resumed run stops after one step.
+        resumed.options.maxMinutes = used / 2 / 60
+        var steps = 0
+        _ = try resumed.fit(videos) { _ in steps += 1; return true }
+        XCTAssertEqual(steps, 1)
+    }
 }

@@ -40,8 +40,8 @@ TINY = {
     "INFP_NB_TEST_VIDEOS": "2",
     "INFP_NB_PROGRESS": "0",
 }
-# Figures of the notebook: frames, training loss, ROC, score over time, error heat maps.
-EXPECTED_FIGURES = 5
+# Figures of the notebook: frames, training loss, ROC, low light, score over time, error heat maps.
+EXPECTED_FIGURES = 6
 AUC_LINE = re.compile(r"^frame-level AUC:\s*(\S+)\s*$", re.MULTILINE)
 
 

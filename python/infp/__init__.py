@@ -10,6 +10,11 @@ Modules:
     infp.metrics: frame-level AUC (the field's protocol), ROC AUC and curve.
     infp.ops: single operations (conv2d, rfft2, irfft2 and their gradients) on NumPy arrays.
     infp.stream: live streams (one frame at a time, calibrated alerts) and the resize they use.
+    infp.video: video files (PyAV, imported when a file is read), frame folders, label files;
+        infp.data.load_video / iter_video / load_labels are these.
+    infp.lowlight: darken test footage by levels and measure the frame AUC at each.
+    infp.distributed: many lines as Ray tasks, camera fleets as Ray actors (import it
+        explicitly; needs Ray).
 """
 
 from ._lib import InfpError, LibraryError, check_version as _check_version
@@ -21,7 +26,7 @@ __version__ = "0.1.0"
 library_version: str = _c.infp_version().decode()
 _check_version(library_version, __version__, library_path)
 
-from . import data, metrics, ops, stream  # noqa: E402  (after the version check)
+from . import data, lowlight, metrics, ops, stream, video  # noqa: E402  (after the version check)
 from .model import Model  # noqa: E402
 from .stream import Stream, StreamResult  # noqa: E402
 

@@ -1,9 +1,12 @@
-"""Command line: ``python -m infp train | evaluate | demo | selftest``.
+"""Command line: ``python -m infp train | evaluate | demo | fleet-train | selftest``.
 
     python -m infp demo                                   # synthetic line, the paper's ablations
     python -m infp train line.safetensors --synthetic conveyor --epochs 10
     python -m infp train s01.safetensors --ipad /data/IPAD --category S01 --preset official
+    python -m infp train line3.safetensors --videos /footage/line3/train   # mp4/avi/mkv, frame folders
     python -m infp evaluate line.safetensors --synthetic conveyor
+    python -m infp evaluate line3.safetensors --videos /footage/line3/test --low-light
+    python -m infp fleet-train --root /footage --out /shared/models    # every line, as Ray tasks
     python -m infp selftest                               # native library against NumPy
 """
 
@@ -16,6 +19,8 @@ import time
 
 import numpy as np
 
+from ._lib import InfpError
+
 
 def _add_data_args(p, split_help: str) -> None:
     g = p.add_argument_group("data (choose one)")
@@ -23,8 +28,14 @@ def _add_data_args(p, split_help: str) -> None:
     g.add_argument("--ipad", metavar="ROOT", help="an IPAD-layout folder (with --category)")
     g.add_argument("--category", help="IPAD category, e.g. S01 or R01")
     g.add_argument("--raw", nargs="+", metavar="FILE", help="raw videos written by infp.data.write_raw_video")
-    g.add_argument("--labels", nargs="+", metavar="NPY", help="per-frame 0/1 labels for --raw test videos")
-    p.add_argument("--videos", type=int, default=6, help="synthetic videos to generate (default 6)")
+    g.add_argument("--videos", nargs="+", metavar="PATH",
+                   help="video files (mp4, avi, mkv, ...), folders of frame images, or folders of those; "
+                        "with --synthetic: how many videos to generate (default 6)")
+    g.add_argument("--labels", nargs="+", metavar="FILE",
+                   help="test labels: one .npy (per frame 0/1) or .csv (start,end inclusive frame ranges) per "
+                        "video, a folder of <video name>.npy/.csv, or one IPAD .mat; default for --videos: "
+                        "<video name>.npy/.csv beside each video")
+    p.add_argument("--stride", type=int, default=1, help="--videos: read every N-th frame (default 1)")
     p.add_argument("--frames", type=int, default=160, help="frames per synthetic video (default 160)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic line (default 0)")
 
@@ -32,11 +43,27 @@ def _add_data_args(p, split_help: str) -> None:
 def _load_data(args, split: str, height: int, width: int):
     """(videos, labels or None) for 'training' or 'testing'."""
     from . import data
-    chosen = [x for x in (args.synthetic, args.ipad, args.raw) if x]
+    paths = args.videos if args.videos and not args.synthetic else None
+    chosen = [x for x in (args.synthetic, args.ipad, args.raw, paths) if x]
     if len(chosen) != 1:
-        raise SystemExit("give exactly one of --synthetic SCENE, --ipad ROOT, --raw FILE...")
+        raise SystemExit("give exactly one of --synthetic SCENE, --ipad ROOT, --raw FILE..., --videos PATH...")
+    if paths:
+        from . import video
+        try:
+            videos, sources = video.load_videos(paths, height, width, stride=args.stride)
+            labels = (video.find_labels(sources, [len(v) for v in videos], args.labels, stride=args.stride)
+                      if split == "testing" else None)
+        except (OSError, ValueError, ImportError) as e:
+            raise SystemExit(f"error: {e}") from None
+        print(f"read {len(videos)} videos ({sum(len(v) for v in videos)} frames at {height}x{width}) from "
+              f"{', '.join(paths)}", file=sys.stderr)
+        return videos, labels
     if args.synthetic:
-        ds = data.synthetic_line(args.synthetic, n_train_videos=args.videos, n_test_videos=args.videos,
+        try:
+            count = int(args.videos[0]) if args.videos else 6
+        except ValueError:
+            raise SystemExit(f"with --synthetic, --videos is how many videos to generate, got {args.videos[0]!r}") from None
+        ds = data.synthetic_line(args.synthetic, n_train_videos=count, n_test_videos=count,
                                  frames_per_video=args.frames, height=height, width=width, seed=args.data_seed)
         return (ds.train, None) if split == "training" else (ds.test, ds.labels)
     if args.ipad:
@@ -45,7 +72,11 @@ def _load_data(args, split: str, height: int, width: int):
         out = data.load_ipad(args.ipad, args.category, split, height=height, width=width)
         return (out, None) if split == "training" else out
     videos = [data.read_raw_video(f) for f in args.raw]
-    labels = [np.load(f) for f in args.labels] if args.labels else None
+    if args.labels:
+        from .video import find_labels  # .npy, .csv (start,end ranges) or one .mat
+        labels = find_labels(args.raw, [len(v) for v in videos], args.labels)
+    else:
+        labels = None
     if split == "testing" and labels is None:
         raise SystemExit("evaluating --raw videos needs --labels (one .npy per video)")
     return videos, labels
@@ -79,6 +110,8 @@ def evaluate(args) -> int:
     model = infp.Model.load(args.model, threads=args.threads)
     _, h, w = model.frame_shape
     videos, labels = _load_data(args, "testing", h, w)
+    if args.low_light is not None:
+        return _low_light(args, model, videos, labels)
     t0 = time.perf_counter()
     psnr = [model.score(v) for v in videos]
     elapsed = time.perf_counter() - t0
@@ -108,6 +141,68 @@ def evaluate(args) -> int:
         if "method" in result:
             print(f"frame AUC {result['method_frame_auc']:.4f} ('{method}' anomaly score)")
     return 0
+
+
+def _low_light(args, model, videos, labels) -> int:
+    """evaluate --low-light: frame AUC per darkening level, PSNR and the chosen anomaly score."""
+    from . import lowlight
+    try:
+        levels = lowlight.parse_levels(args.low_light) if args.low_light else lowlight.DEFAULT_LEVELS
+    except ValueError as e:
+        raise SystemExit(f"error: --low-light: {e}") from None
+    method = args.method
+    if method == "memory" and not model.memory_frames:
+        print("note: the checkpoint holds no memory of normal footage (Model.remember); "
+              "scoring with 'patch' instead of 'memory'", file=sys.stderr)
+        method = "patch"
+    methods = ["psnr"] + ([method] if method != "psnr" else [])
+    table = lowlight.sweep(model, videos, labels, levels, methods=methods, seed=args.low_light_seed,
+                           progress=not args.json)
+    if args.json:
+        print(table.to_json())
+    else:
+        print(f"\nFrame-level AUC on {len(videos)} test videos darkened to each level (gain x^gamma + sensor "
+              f"noise, seed {args.low_light_seed}); 'psnr' is the paper's score\n")
+        print(table)
+    return 0
+
+
+def fleet_train(args) -> int:
+    """Trains (and evaluates) every line under --root as Ray tasks, writes checkpoints to --out."""
+    from . import distributed
+    if bool(args.root) == bool(args.synthetic):
+        raise SystemExit("give one of --root DIR (one sub-folder per line) or --synthetic SCENE[,SCENE...]")
+    try:
+        if args.root:
+            lines = distributed.discover(args.root)
+            for ln in lines:
+                ln.stride = args.stride
+        else:
+            scenes = [s.strip() for s in args.synthetic.split(",") if s.strip()]
+            lines = [distributed.Line.synthetic(f"{scene}-{i}" if scenes.count(scene) > 1 else scene, scene,
+                                                n_train_videos=args.videos, n_test_videos=args.videos,
+                                                frames_per_video=args.frames, seed=args.seed + i)
+                     for i, scene in enumerate(scenes)]
+    except (OSError, ValueError, ImportError) as e:
+        raise SystemExit(f"error: {e}") from None
+    fit = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
+               max_minutes=args.max_minutes,
+               milestones=[int(m) for m in args.milestones.split(",") if m] if args.milestones else [])
+    levels = None
+    if args.low_light is not None:
+        from . import lowlight
+        levels = lowlight.parse_levels(args.low_light) if args.low_light else lowlight.DEFAULT_LEVELS
+    print(f"{len(lines)} lines: {', '.join(ln.name for ln in lines)} -> {args.out}", file=sys.stderr)
+    try:
+        result = distributed.run(lines, args.out, preset=args.preset, config=json.loads(args.config or "{}"),
+                                 seed=args.seed, fit=fit, cpus_per_task=args.cpus_per_task,
+                                 evaluate=not args.no_evaluate, methods=["psnr", args.method] if args.method != "psnr" else ["psnr"],
+                                 low_light=levels, address=args.address, num_cpus=args.num_cpus,
+                                 progress=not args.json)
+    except (ImportError, ConnectionError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(result.to_json() if args.json else result)
+    return 1 if result.failed else 0
 
 
 # The paper's Table 2 ablation: the AstNet baseline, + multi-feature fusion, + trajectory
@@ -190,8 +285,39 @@ def main(argv=None) -> int:
     _add_data_args(p, "its test videos with labelled anomaly events")
     p.add_argument("--method", default="memory", choices=["psnr", "patch", "memory"],
                    help="anomaly score reported beside the paper's PSNR AUC (default memory)")
+    p.add_argument("--low-light", nargs="?", const="", metavar="LEVELS",
+                   help="darken the test videos to each level and report the frame AUC per level: light "
+                        "fractions ('1,0.5,0.25') or gain:gamma:noise triples; default 1 to 1/16 in stops")
+    p.add_argument("--low-light-seed", type=int, default=0, help="seed of the simulated sensor noise")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.add_argument("--threads", type=int, default=0)
+
+    p = sub.add_parser("fleet-train", help="train and evaluate many lines as Ray tasks (local cores or a cluster)")
+    p.add_argument("--root", help="one sub-folder per line: <line>/train, <line>/test (labels beside the "
+                                  "videos), <line>/normal (optional, to calibrate alerts); or IPAD categories")
+    p.add_argument("--synthetic", metavar="SCENES", help="comma-separated synthetic scenes instead of --root")
+    p.add_argument("--out", required=True, help="checkpoints and reports (a folder every node sees)")
+    p.add_argument("--address", help="Ray cluster address (ray://head:10001 or head:6379); default: "
+                                     "RAY_ADDRESS, a `ray start` cluster on this machine, or a new local one")
+    p.add_argument("--num-cpus", type=int, help="CPUs of a new local Ray instance (default: all cores)")
+    p.add_argument("--cpus-per-task", type=int, default=1, help="CPUs (and model threads) per line (default 1)")
+    p.add_argument("--preset", default="small", choices=["tiny", "small", "official"])
+    p.add_argument("--config", help="config overrides as JSON")
+    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--milestones", default="100,120", help="epochs where the rate halves (comma list)")
+    p.add_argument("--schedule", default="multistep", choices=["multistep", "cosine", "onecycle"])
+    p.add_argument("--max-minutes", type=float, default=0, help="time budget per line (0 = none)")
+    p.add_argument("--stride", type=int, default=1, help="read every N-th frame of the videos")
+    p.add_argument("--videos", type=int, default=4, help="--synthetic: videos per split (default 4)")
+    p.add_argument("--frames", type=int, default=100, help="--synthetic: frames per video (default 100)")
+    p.add_argument("--method", default="memory", choices=["psnr", "patch", "memory"],
+                   help="anomaly score evaluated beside PSNR (default memory)")
+    p.add_argument("--low-light", nargs="?", const="", metavar="LEVELS", help="also a low-light sweep per line")
+    p.add_argument("--no-evaluate", action="store_true", help="train only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON line")
 
     p = sub.add_parser("demo", help="train the paper's ablation variants on a synthetic line, print AUCs")
     p.add_argument("--scene", default="conveyor")
@@ -215,7 +341,12 @@ def main(argv=None) -> int:
     if args.command == "selftest":
         from . import selftest
         return selftest.run(args.seed, args.threads)
-    return {"train": train, "evaluate": evaluate, "demo": demo}[args.command](args)
+    try:
+        return {"train": train, "evaluate": evaluate, "demo": demo, "fleet-train": fleet_train}[args.command](args)
+    except (InfpError, OSError, ValueError) as e:
+        # A missing or damaged file, a bad option value: the message, not a traceback.
+        print(f"python -m infp {args.command}: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ raw video format for line software.
     >>> x = data.to_model_input(ds.test[0])                 # (n, 3, H, W) float32 in [-1, 1]
     >>> clips, targets = data.clips(x)                      # (n-4, 4, 3, H, W), (n-4, 3, H, W)
     >>> videos, labels = data.load_ipad("/data/IPAD", "S01", "testing")
+    >>> video = data.load_video("line3.mp4", 112, 144)      # files through PyAV (infp/video.py)
+    >>> labels = data.load_labels("line3.csv", len(video))  # .npy, IPAD .mat or start,end CSV
 
 Videos are uint8 RGB arrays of shape (n, H, W, 3) everywhere in this module (the layout of the
 C API's ``infp_video``); per-frame labels are int64 0/1 arrays (1 = anomalous). Only NumPy is
@@ -32,6 +34,7 @@ __all__ = [
     "SCENES", "ANOMALIES", "Event", "Dataset", "synthetic_line", "synthetic_video",
     "load_ipad", "resize_video", "to_model_input", "to_uint8", "clips", "training_clips", "take_clips",
     "write_raw_video", "read_raw_video", "RAW_MAGIC", "RAW_HEADER_SIZE",
+    "load_video", "iter_video", "load_videos", "video_sources", "load_labels",
 ]
 
 #: Scenes of :func:`synthetic_line`.
@@ -1660,3 +1663,7 @@ def read_raw_video(path, *, mmap: bool = False) -> np.ndarray:
     if mmap:
         return np.memmap(path, np.uint8, mode="r", offset=RAW_HEADER_SIZE, shape=(n, h, w, c))
     return np.fromfile(path, np.uint8, offset=RAW_HEADER_SIZE).reshape(n, h, w, c)
+
+
+# Real footage: video files (PyAV, imported when a file is read), frame folders and label files.
+from .video import iter_video, load_labels, load_video, load_videos, video_sources  # noqa: E402

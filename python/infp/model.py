@@ -16,6 +16,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from . import _args
 from ._lib import Calibration, FitParams, ScoreParams, ModelParams, NativeHandle, TrainCallback, TrainStats, Video, check, lib
 
 _F32P = POINTER(c_float)
@@ -40,8 +41,16 @@ def _shape(shape) -> ctypes.Array:
     return (c_int64 * len(shape))(*shape)
 
 
-def _path(path) -> bytes:
-    return os.fsencode(os.fspath(path))
+def _path(path, name: str = "path") -> bytes:
+    return _args.path(path, name)
+
+
+def _sources(videos):
+    """A path (video file, folder of frames, or folder of those) → its videos' sources; else as is."""
+    if isinstance(videos, (str, os.PathLike)):
+        from .video import video_sources
+        return video_sources(videos)
+    return videos
 
 
 class Model(NativeHandle):
@@ -59,11 +68,18 @@ class Model(NativeHandle):
     _free_function = "infp_model_free"
 
     def __init__(self, preset: str = "small", *, seed: int = 0, threads: int = 0, **overrides):
+        if not isinstance(preset, str):
+            raise TypeError(f"preset must be a preset name (\"small\", \"tiny\" or \"official\"), got {preset!r}")
+        if "\0" in preset:
+            raise ValueError(f"preset {preset!r} contains a NUL character")
         params = lib.infp_model_default_params()
         params.preset = preset.encode()
-        params.config_json = json.dumps(overrides).encode() if overrides else None
-        params.seed = seed
-        params.n_threads = threads
+        try:
+            params.config_json = json.dumps(overrides, allow_nan=False).encode() if overrides else None
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"config overrides {overrides!r} are not plain JSON values: {e}") from None
+        params.seed = _args.integer(seed, "seed", *_args.UINT64)
+        params.n_threads = _args.integer(threads, "threads")
         handle = c_void_p()
         check(lib.infp_model_create(byref(params), byref(handle)))
         self._handle = handle
@@ -73,7 +89,7 @@ class Model(NativeHandle):
     def load(cls, path, *, threads: int = 0) -> "Model":
         """Loads a checkpoint written by :meth:`save` (or by ``python -m infp.convert``)."""
         handle = c_void_p()
-        check(lib.infp_model_load(_path(path), threads, byref(handle)))
+        check(lib.infp_model_load(_path(path), _args.integer(threads, "threads"), byref(handle)))
         model = cls.__new__(cls)
         model._handle = handle
         model._threads = threads
@@ -103,7 +119,7 @@ class Model(NativeHandle):
 
     @threads.setter
     def threads(self, n: int) -> None:
-        check(lib.infp_model_set_threads(self._h, n))
+        check(lib.infp_model_set_threads(self._h, _args.integer(n, "threads")))
         self._threads = n
 
     @property
@@ -228,6 +244,9 @@ class Model(NativeHandle):
 
     def _video(self, video, name="video") -> np.ndarray:
         """A video as contiguous uint8 (n, H, W, 3) at the model's frame size."""
+        if isinstance(video, (str, os.PathLike)):  # a video file or folder of frames (infp/video.py)
+            from .video import load_video
+            video = load_video(video, *self.frame_shape[1:])
         v = np.asarray(video)
         if v.ndim != 4 or v.shape[-1] != 3:
             raise ValueError(f"{name} must be uint8 RGB frames of shape (n, H, W, 3), got {v.shape}")
@@ -254,7 +273,9 @@ class Model(NativeHandle):
         run saved with ``checkpoint_path`` exactly where it stopped, up to ``epochs``.
 
         Args:
-            videos: list of uint8 RGB videos (n, H, W, 3); other frame sizes are resized.
+            videos: list of uint8 RGB videos (n, H, W, 3); other frame sizes are resized. Video
+                files and folders of frames may stand in for arrays, and a folder of those for
+                the list (see :mod:`infp.video`).
             callback: optional ``f(stats: dict) -> bool | None`` after every step (epoch,
                 step, loss, epoch_mean_loss, clips_per_second, learning_rate); returning
                 False stops training (raises InfpError with status "cancelled").
@@ -277,26 +298,37 @@ class Model(NativeHandle):
         Returns:
             list of the mean loss of each epoch run.
         """
-        vids = [self._video(v, f"videos[{i}]") for i, v in enumerate(videos)]
+        vids = [self._video(v, f"videos[{i}]") for i, v in enumerate(_sources(videos))]
         if not vids:
             raise ValueError("fit needs at least one video")
         params = lib.infp_fit_default_params()
-        params.epochs, params.batch_size, params.learning_rate = epochs, batch_size, lr
+        # Python has real defaults: the C sentinels (0 = default) are not passed on.
+        params.epochs = _args.integer(epochs, "epochs", 1)
+        params.batch_size = _args.integer(batch_size, "batch_size", 1)  # the library explains 1
+        params.learning_rate = _args.number(lr, "lr", 0, 1e3)
+        if params.learning_rate <= 0:
+            raise ValueError(f"lr must be positive, got {lr!r}")
         ms = list(milestones or [])
         if len(ms) > 8:
             raise ValueError("at most 8 milestones")
         for i, m in enumerate(ms):
-            params.milestones[i] = m
-        params.n_milestones, params.gamma, params.seed = len(ms), gamma, seed
-        params.checkpoint_every = checkpoint_every
-        params.checkpoint_path = _path(checkpoint_path) if checkpoint_path else None
-        params.resume_path = _path(resume) if resume else None
-        params.max_minutes = max_minutes
+            params.milestones[i] = _args.integer(m, f"milestones[{i}]", 0, 1_000_000)
+        params.n_milestones = len(ms)
+        params.gamma = _args.number(gamma, "gamma", 0, 1e3)
+        if params.gamma <= 0:
+            raise ValueError(f"gamma must be positive, got {gamma!r}")
+        params.seed = _args.integer(seed, "seed", *_args.UINT64)
+        params.checkpoint_every = _args.integer(checkpoint_every, "checkpoint_every", 0, 1_000_000)
+        params.checkpoint_path = _path(checkpoint_path, "checkpoint_path") if checkpoint_path else None
+        params.resume_path = _path(resume, "resume") if resume else None
+        params.max_minutes = _args.number(max_minutes, "max_minutes", 0, 1e7)
         if schedule not in _SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {schedule!r}")
         params.schedule = _SCHEDULES.index(schedule)
-        params.warmup, params.final_lr_factor = warmup, final_lr_factor
-        params.ema_decay, params.bn_batches = ema_decay, bn_batches
+        params.warmup = _args.number(warmup, "warmup", 0, 1)
+        params.final_lr_factor = _args.number(final_lr_factor, "final_lr_factor", 0, 1)
+        params.ema_decay = _args.number(ema_decay, "ema_decay", 0, 1)
+        params.bn_batches = _args.integer(bn_batches, "bn_batches", 0, 1_000_000)
 
         bar = None
         if progress:
@@ -354,7 +386,7 @@ class Model(NativeHandle):
         if g.shape != (x.shape[0],) + self.frame_shape:
             raise ValueError(f"targets must have shape {(x.shape[0],) + self.frame_shape}, got {g.shape}")
         loss = c_float()
-        check(lib.infp_model_train_step(self._h, _f32(x), _shape(x.shape), _f32(g), _shape(g.shape), lr, byref(loss)))
+        check(lib.infp_model_train_step(self._h, _f32(x), _shape(x.shape), _f32(g), _shape(g.shape), _args.number(lr, "lr", 0, 1e3), byref(loss)))
         return float(loss.value)
 
     def score(self, video) -> np.ndarray:
@@ -392,7 +424,9 @@ class Model(NativeHandle):
         """Per-frame anomaly scores of frames 4..n-1 of a video, higher = more anomalous.
 
         Args:
-            video: uint8 RGB (n, H, W, 3), n >= 5; other frame sizes are resized.
+            video: uint8 RGB (n, H, W, 3), n >= 5; other frame sizes are resized. A video file
+                or folder of frames is read whole (:func:`infp.video.anomaly_scores` reads a
+                long one chunk by chunk).
             method: "memory" (default: distance of the frame's 5-frame clip, in the model's
                 backbone features, to the nearest clip of normal footage; needs
                 :meth:`remember`, which :meth:`fit` does), "patch" (largest mean squared
@@ -410,7 +444,9 @@ class Model(NativeHandle):
         if v.shape[0] < 5:
             raise ValueError(f"scoring needs at least 5 frames, got {v.shape[0]}")
         params = lib.infp_score_default_params()
-        params.method, params.patch_size, params.smoothing = _SCORE_METHODS.index(method), patch_size, smoothing
+        params.method = _SCORE_METHODS.index(method)
+        params.patch_size = _args.integer(patch_size, "patch_size")
+        params.smoothing = _args.integer(smoothing, "smoothing")
         out = np.empty(v.shape[0] - 4, dtype=np.float32)
         check(lib.infp_model_anomaly_scores(self._h, byref(self._c_video(v)), byref(params), _f32(out), out.size))
         return out
@@ -419,7 +455,7 @@ class Model(NativeHandle):
         """Builds the memory of normal footage that the "memory" anomaly score compares with,
         from normal videos (the model's backbone features of every frame; saved with the
         model). Build it again after training. Returns the number of frames remembered."""
-        vids = [self._video(v, f"normal_videos[{i}]") for i, v in enumerate(normal_videos)]
+        vids = [self._video(v, f"normal_videos[{i}]") for i, v in enumerate(_sources(normal_videos))]
         if not vids:
             raise ValueError("remember needs at least one normal video")
         arr = (Video * len(vids))(*[self._c_video(v) for v in vids])
@@ -458,12 +494,13 @@ class Model(NativeHandle):
         Returns:
             the calibration as a dict (see :attr:`calibration`).
         """
-        vids = [self._video(v, f"normal_videos[{i}]") for i, v in enumerate(normal_videos)]
+        vids = [self._video(v, f"normal_videos[{i}]") for i, v in enumerate(_sources(normal_videos))]
         if not vids:
             raise ValueError("calibrate needs at least one normal video")
         for i, v in enumerate(vids):
             if v.shape[0] < 5:
                 raise ValueError(f"normal_videos[{i}] has {v.shape[0]} frames; calibration needs at least 5 per video")
+        false_alarm_rate = _args.number(false_alarm_rate, "false_alarm_rate")
         if not 0 < false_alarm_rate < 1:
             raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
         if method not in (None, "psnr", "memory"):
@@ -506,9 +543,12 @@ class Model(NativeHandle):
             raise ValueError(f"a calibration's method is 'memory' or 'psnr', got {method!r}")
         c = Calibration()
         c.size = ctypes.sizeof(Calibration)
-        c.psnr_mean, c.psnr_std, c.threshold = value["psnr_mean"], value["psnr_std"], value["threshold"]
-        c.false_alarm_rate = value.get("false_alarm_rate", 0.0)
-        c.n_frames, c.n_videos = int(value.get("n_frames", 1)), int(value.get("n_videos", 1))
+        c.psnr_mean = _args.number(value["psnr_mean"], "psnr_mean")
+        c.psnr_std = _args.number(value["psnr_std"], "psnr_std")
+        c.threshold = _args.number(value["threshold"], "threshold")
+        c.false_alarm_rate = _args.number(value.get("false_alarm_rate", 0.0), "false_alarm_rate", 0, 1)
+        c.n_frames = _args.integer(value.get("n_frames", 1), "n_frames", 1, _args.INT64[1])
+        c.n_videos = _args.integer(value.get("n_videos", 1), "n_videos", 1, _args.INT64[1])
         c.method = _SCORE_METHODS.index(method)
         check(lib.infp_model_set_calibration(self._h, byref(c)))
 

@@ -42,3 +42,10 @@ def test_demo_prints_the_ablation_table():
 def test_bad_data_choice_is_explained():
     r = subprocess.run([sys.executable, "-m", "infp", "evaluate", "x.safetensors"], capture_output=True, text=True)
     assert r.returncode != 0
+
+
+def test_a_missing_checkpoint_is_an_error_message_not_a_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "infp", "evaluate", str(tmp_path / "missing.safetensors"), "--synthetic", "conveyor"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "cannot open" in r.stderr and "missing.safetensors" in r.stderr and "Traceback" not in r.stderr

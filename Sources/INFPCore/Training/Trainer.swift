@@ -51,6 +51,10 @@ public final class Trainer {
     public private(set) var epoch = 0
     /// Dropout masks come from here; saved with checkpoints so a resumed run continues the stream.
     var dropoutRng: Rng
+    /// Training time (seconds) the run had used before this trainer resumed it.
+    var elapsedBefore: Double = 0
+    /// When the run in progress started, shifted back by `elapsedBefore`; nil between runs.
+    private var runStart: Double?
 
     public init(model: INFPModel, options: TrainingOptions = TrainingOptions()) {
         self.model = model
@@ -112,7 +116,11 @@ public final class Trainer {
         }
         let stepsPerEpoch = clips.count / b  // drop_last
         var epochLosses: [Float] = []
-        let runStart = Trainer.now()
+        // A resumed run goes on with the time it had already used (its time budget and the
+        // time-based schedule progress continue instead of starting over).
+        let runStart = Trainer.now() - elapsedBefore
+        self.runStart = runStart
+        defer { elapsedBefore = Trainer.now() - runStart; self.runStart = nil }
         var outOfTime = false
         // Progress through the run for the schedule: steps done or time used, whichever is further.
         let totalSteps = Double(max(1, options.epochs * stepsPerEpoch))
@@ -198,6 +206,7 @@ public final class Trainer {
             ("milestones", .array(options.schedule.milestones.map { .number(Double($0)) })),
             ("gamma", .number(Double(options.schedule.gamma))),
             ("dropout_rng", .string(String(dropoutRng.state))),
+            ("elapsed_seconds", .number(runStart.map { Trainer.now() - $0 } ?? elapsedBefore)),
         ])
         try model.save(to: path, extra: optimizer.stateTensors() + (averageWeights?.stateTensors() ?? []), metadata: [("infp_training", progress.serialized)])
     }
@@ -221,6 +230,8 @@ public final class Trainer {
         guard rate.isFinite, rate >= 0, gamma.isFinite, gamma > 0 else { throw bad("learning rate or gamma", "\(rate), \(gamma)") }
         guard ms.count <= 8, ms.allSatisfy({ $0 >= 0 }) else { throw bad("milestones", ms) }
         let ema = p["ema_decay"]?.number ?? 0, bn = p["bn_batches"]?.int ?? 0
+        let elapsed = p["elapsed_seconds"]?.number ?? 0  // absent before budgets resumed their time
+        guard elapsed.isFinite, elapsed >= 0 else { throw bad("elapsed_seconds", elapsed) }
         guard ema.isFinite, ema >= 0, ema < 1 else { throw bad("ema_decay", ema) }
         guard bn >= 0, bn <= 1_000_000 else { throw bad("bn_batches", bn) }
         try optimizer.loadState(from: file, source: source)
@@ -243,5 +254,6 @@ public final class Trainer {
         }
         dropoutRng = Rng(seed: 0)
         dropoutRng.state = rng
+        elapsedBefore = elapsed
     }
 }
