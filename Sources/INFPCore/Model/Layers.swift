@@ -63,7 +63,7 @@ public final class BatchNorm2d {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        if training { numBatchesTracked += 1 }
+        if training && numBatchesTracked < .max { numBatchesTracked += 1 }  // a loaded counter may be at the top
         return NN.batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar, training: training)
     }
 
