@@ -174,7 +174,7 @@ sanitize: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 	@test -n "$(ASAN_RUNTIME)" || { echo "sanitize: no libclang_rt.asan in $(SWIFT_LIB_DIR)" >&2; exit 1; }
-	cd python && INFP_FUZZ_CASES=600 INFP_LIBRARY=$(CURDIR)/.build-asan/debug/libinfp.so LD_PRELOAD=$(ASAN_RUNTIME) \
+	cd python && INFP_FUZZ_CASES=600 INFP_FUZZ_TIMEOUT=60 INFP_LIBRARY=$(CURDIR)/.build-asan/debug/libinfp.so LD_PRELOAD=$(ASAN_RUNTIME) \
 	    ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:abort_on_error=1 $(PYTHON) -m pytest -q tests \
 	    --ignore=tests/test_distributed.py  # Ray's own daemons would inherit the preloaded runtime
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan

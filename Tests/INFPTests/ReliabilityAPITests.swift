@@ -142,12 +142,17 @@ final class ReliabilityAPITests: XCTestCase {
         assertFails(load(bad).0, INFP_ERR_FORMAT, "memory", "nan")
     }
 
-    func testCheckpointNamingAHugeModelIsRefusedBeforeBuildingIt() throws {
+    /// A fresh tiny model saved, and the file read back.
+    private func savedTiny() throws -> SafeTensors.File {
         let m = tinyModel()
         let path = dir + "/tiny.safetensors"
         XCTAssertEqual(CINFP.infp_model_save(m, path), INFP_OK, lastError)
         CINFP.infp_model_free(m)
-        let file = try SafeTensors.read(path)
+        return try SafeTensors.read(path)
+    }
+
+    func testCheckpointNamingAHugeModelIsRefusedBeforeBuildingIt() throws {
+        let file = try savedTiny()
         let bad = dir + "/huge.safetensors"
         for config in ["{\"width_div\": 1, \"blocks\": [64, 64, 64, 64, 64, 64]}", "{\"width_div\": 1}"] {
             let meta = file.metadata.map { $0.0 == "infp_config" ? ($0.0, config) : $0 }
@@ -184,11 +189,7 @@ final class ReliabilityAPITests: XCTestCase {
     }
 
     func testCountersAndNonFiniteWeightsInCheckpoints() throws {
-        let m = tinyModel()
-        let path = dir + "/tiny.safetensors"
-        XCTAssertEqual(CINFP.infp_model_save(m, path), INFP_OK, lastError)
-        CINFP.infp_model_free(m)
-        let file = try SafeTensors.read(path)
+        let file = try savedTiny()
         let counter = file.entries.first { $0.name.hasSuffix("num_batches_tracked") }!.name
         let weight = file.entries.first { $0.name.hasSuffix(".weight") }!
         let bad = dir + "/bad.safetensors"

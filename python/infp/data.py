@@ -23,12 +23,13 @@ import math
 import os
 import re
 import struct
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ._files import write_atomically
 
 __all__ = [
     "SCENES", "ANOMALIES", "Event", "Dataset", "synthetic_line", "synthetic_video",
@@ -1627,21 +1628,12 @@ def write_raw_video(path, video: np.ndarray) -> None:
         raise ValueError(f"video of shape {v.shape} is too large for the raw format")
     path = os.fspath(path)
     header = _RAW_HEADER.pack(RAW_MAGIC, v.shape[0], v.shape[1], v.shape[2], 3, b"\0" * 8)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".infpraw-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(np.ascontiguousarray(v).tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    def write(f):
+        f.write(header)
+        f.write(np.ascontiguousarray(v).tobytes())
+
+    write_atomically(path, write)
 
 
 def read_raw_video(path, *, mmap: bool = False) -> np.ndarray:

@@ -39,13 +39,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ._files import write_atomically
 
 __all__ = ["Line", "discover", "init", "run", "RunResult", "Fleet", "line_paths"]
 
@@ -232,20 +233,7 @@ def _load(line: Line, split: str, height: int, width: int):
 
 
 def _write_json(path: str, obj) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".infp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, lambda f: json.dump(obj, f, indent=1), binary=False)
 
 
 def _read_json(path: str) -> Optional[dict]:
