@@ -30,17 +30,19 @@ extension Tensor {
     public func relu() -> Tensor {
         let out = Tensor(uninitialized: shape)
         let x = data, y = out.data
-        Parallel.forChunks(count, minChunk: Tensor.elementwiseGrain) { r in
-            for i in r { let v = x[i]; y[i] = v > 0 ? v : 0 }
+        OpProfile.measure("relu.fwd") {
+            Parallel.forChunks(count, minChunk: Tensor.elementwiseGrain) { r in
+                for i in r { let v = x[i]; y[i] = v > 0 ? v : 0 }
+            }
         }
-        return out.recorded(from: [self]) { [unowned out] g in
+        return out.recorded(from: [self]) { [unowned out] g in OpProfile.measure("relu.bwd") {
             let dx = Tensor(uninitialized: out.shape)
             let d = dx.data, gi = g.data, yi = out.data
             Parallel.forChunks(out.count, minChunk: Tensor.elementwiseGrain) { r in
-                for i in r { d[i] = yi[i] > 0 ? gi[i] : 0 }
+                for i in r { let gv = gi[i]; d[i] = yi[i] > 0 ? gv : 0 }  // unconditional loads: vectorised
             }
             return [dx]
-        }
+        } }
     }
 
     /// Leaky ReLU: x for x > 0, slope·x otherwise (torch `leaky_relu(x, slope)`).
@@ -128,7 +130,7 @@ extension NN {
                 let t = Tensor(uninitialized: x.shape)
                 let d = t.data, twoS = 2 * s
                 Parallel.forChunks(n, minChunk: Tensor.elementwiseGrain) { r in
-                    for i in r { d[i] = xi[i] > 0 ? twoS * xi[i] * gi[i] : 0 }
+                    for i in r { let v = twoS * xi[i] * gi[i]; d[i] = xi[i] > 0 ? v : 0 }  // vectorised select
                 }
                 dx = t
             }

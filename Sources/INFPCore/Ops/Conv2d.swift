@@ -43,7 +43,9 @@ extension NN {
                      "conv2d: input \(x.shape) is smaller than the dilated kernel \(weight.shape) (padding \(padding), dilation \(dilation))")
         _ = Parallel.blasConfigured
         let out = Tensor(uninitialized: [g.n, g.k, g.ho, g.wo])
-        if out.count > 0 { g.forward(x: x.data, w: weight.data, bias: bias?.data, out: out.data) }
+        let tag = OpProfile.enabled ? "conv\(g.r)x\(g.s)" + (g.stride > 1 ? "s\(g.stride)" : "") + (g.dil > 1 ? "d\(g.dil)" : "")
+            + (OpProfile.shapes ? " \(g.n)x\(g.c)->\(g.k)@\(g.ho)x\(g.wo)" : "") + (g.usesWinograd ? " wino" : "") : ""
+        if out.count > 0 { OpProfile.measure(tag + ".fwd") { g.forward(x: x.data, w: weight.data, bias: bias?.data, out: out.data) } }
 
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recorded(from: inputs) { [x, weight, bias] gOut in
@@ -54,9 +56,13 @@ extension NN {
             if g.n == 0 {
                 dw?.data.update(repeating: 0, count: dw!.count)
             } else {
-                if flipped { g.inputGradientAsConvolution(w: weight.data, gOut: gOut.data, dx: dx!.data) }
+                if flipped {
+                    OpProfile.measure(tag + ".bwd.dx") { g.inputGradientAsConvolution(w: weight.data, gOut: gOut.data, dx: dx!.data) }
+                }
                 if needW || (needX && !flipped) {
-                    g.backward(x: x.data, w: weight.data, gOut: gOut.data, dx: flipped ? nil : dx?.data, dw: dw?.data)
+                    OpProfile.measure(tag + (needX && !flipped ? ".bwd.dx+dw" : ".bwd.dw")) {
+                        g.backward(x: x.data, w: weight.data, gOut: gOut.data, dx: flipped ? nil : dx?.data, dw: dw?.data)
+                    }
                 }
             }
             var grads: [Tensor?] = [dx, dw]
@@ -81,13 +87,13 @@ extension NN {
         let t = TransposeGeometry(n: x.shape[0], cin: x.shape[1], cout: weight.shape[1], h: x.shape[2], w: x.shape[3])
         _ = Parallel.blasConfigured
         let out = Tensor(uninitialized: [t.n, t.cout, 2 * t.h, 2 * t.w])
-        if out.count > 0 { t.forward(x: x.data, w: weight.data, out: out.data) }
+        if out.count > 0 { OpProfile.measure("convT2x2.fwd") { t.forward(x: x.data, w: weight.data, out: out.data) } }
         return out.recorded(from: [x, weight]) { [x, weight] gOut in
             let needX = x.needsGrad, needW = weight.needsGrad
             let dx = needX ? Tensor(uninitialized: x.shape) : nil
             let dw = needW ? Tensor(zeros: weight.shape) : nil
             if gOut.count > 0 && (needX || needW) {
-                t.backward(x: x.data, w: weight.data, gOut: gOut.data, dx: dx?.data, dw: dw?.data)
+                OpProfile.measure("convT2x2.bwd") { t.backward(x: x.data, w: weight.data, gOut: gOut.data, dx: dx?.data, dw: dw?.data) }
             } else if let dx {
                 dx.data.update(repeating: 0, count: dx.count)
             }
@@ -111,16 +117,16 @@ extension NN {
         let rows = x.count / Swift.max(1, fin)
         let outShape = Array(x.shape.dropLast()) + [fout]
         let out = Tensor(uninitialized: outShape)
-        if out.count > 0 {
+        if out.count > 0 { OpProfile.measure("linear.fwd") {
             let o = out.data
             if let b = bias?.data {
                 for r in 0..<rows { (o + r * fout).update(from: b, count: fout) }
             }
             Gemm.sgemm(transB: true, m: rows, n: fout, k: fin, a: x.data, lda: fin,
                        b: weight.data, ldb: fin, beta: bias == nil ? 0 : 1, c: o, ldc: fout)
-        }
+        } }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return out.recorded(from: inputs) { [x, weight, bias] gOut in
+        return out.recorded(from: inputs) { [x, weight, bias] gOut in OpProfile.measure("linear.bwd") {
             var dx: Tensor? = nil, dw: Tensor? = nil
             if x.needsGrad {
                 let d = Tensor(uninitialized: x.shape)
@@ -139,7 +145,7 @@ extension NN {
                 grads.append(bias.needsGrad ? columnSums(gOut.data, rows: rows, cols: fout) : nil)
             }
             return grads
-        }
+        } }
     }
 }
 
@@ -428,6 +434,7 @@ struct ConvGeometry {
 
     func forward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                  out: UnsafeMutablePointer<Float>) {
+        if usesWinograd { winogradForward(x: x, w: wt, bias: bias, out: out); return }
         let p = p, crs = crs, k = k, pointwise = isPointwise
         let plan = Plan(n: n, rows: ho, floatsPerRow: pointwise ? 0 : crs * wo,
                         threads: Parallel.threads, cap: ConvGeometry.bandCap)
@@ -482,6 +489,7 @@ struct ConvGeometry {
     /// dx (zeroed unless pointwise, which overwrites it) and dw (overwritten) from gOut.
     func backward(x: UnsafePointer<Float>, w wt: UnsafePointer<Float>, gOut: UnsafePointer<Float>,
                   dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
+        if dx == nil, let dw, usesWinograd { winogradWeightGradient(x: x, gOut: gOut, dw: dw); return }
         let p = p, crs = crs, k = k, pointwise = isPointwise
         let threads = Parallel.threads
         // Whole samples per thread for the largest multiple of the thread count: no two

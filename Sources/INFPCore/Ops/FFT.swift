@@ -28,7 +28,7 @@ public enum FFT {
         let realShape = x.shape
         let n0 = realShape[a0], n1 = realShape[a1]
         let out = Tensor(uninitialized: complexShape(realShape, a1))
-        r2c(x.data, realShape: realShape, axes: axes, into: out.data)
+        OpProfile.measure("fft.rfft2.fwd") { r2c(x.data, realShape: realShape, axes: axes, into: out.data) }
         // The self-conjugate bins are real; make their imaginary part exactly +0 (FFTW may leave
         // rounding noise or −0) so that angle() there is exactly 0 or +π, as tools/infp_torch.py does.
         zeroSelfConjugateImaginary(out, axes: axes, n0: n0, n1: n1)
@@ -43,7 +43,7 @@ public enum FFT {
             let scratch = g.copy()
             scaleInteriorColumns(scratch, axis: a1, n1: n1, by: 0.5)
             let dx = Tensor(uninitialized: realShape)
-            withExtendedLifetime(scratch) { c2r(scratch.data, realShape: realShape, axes: (a0, a1), into: dx.data) }
+            OpProfile.measure("fft.rfft2.bwd") { withExtendedLifetime(scratch) { c2r(scratch.data, realShape: realShape, axes: (a0, a1), into: dx.data) } }
             if s != 1 { multiply(dx, by: s) }
             return [dx]
         }
@@ -65,7 +65,7 @@ public enum FFT {
         // FFTW's c2r overwrites its input: give it a copy.
         let scratch = z.copy()
         // (Keep the copy alive while FFTW works through its raw pointer.)
-        withExtendedLifetime(scratch) { c2r(scratch.data, realShape: realShape, axes: axes, into: out.data) }
+        OpProfile.measure("fft.irfft2.fwd") { withExtendedLifetime(scratch) { c2r(scratch.data, realShape: realShape, axes: axes, into: out.data) } }
         let s = scale(norm, n0 * n1, inverse: true)
         if s != 1 { multiply(out, by: s) }
 
@@ -76,7 +76,7 @@ public enum FFT {
             // columns doubled. For bins that are their own conjugate (k0 ∈ {0, n0/2}, k1 ∈ {0, n1/2})
             // this is exactly zero in Im, matching C2R ignoring those inputs; we set it to 0 exactly.
             let dz = Tensor(uninitialized: zShape)
-            r2c(g.data, realShape: realShape, axes: (a0, a1), into: dz.data)
+            OpProfile.measure("fft.irfft2.bwd") { r2c(g.data, realShape: realShape, axes: (a0, a1), into: dz.data) }
             scaleInteriorColumns(dz, axis: a1, n1: n1, by: 2)
             zeroSelfConjugateImaginary(dz, axes: (a0, a1), n0: n0, n1: n1)
             if s != 1 { multiply(dz, by: s) }
