@@ -1,5 +1,3 @@
-import Dispatch
-
 /// A live stream of one camera through a model: frames come one at a time, and each gets its
 /// PSNR, anomaly score and alert state as soon as it arrives.
 ///
@@ -100,7 +98,7 @@ public final class FrameStream {
                             threshold: threshold ?? .nan, alert: alerts.unscored())
         var encoded: FrameFeatures? = nil
         if window.count == t {
-            let (predicted, features) = predictWhileEncoding(frame)
+            let (predicted, features) = predictAndEncode(frame)
             encoded = features
             match(features)
             let psnr = INFPModel.psnr(predicted, frame)[0]
@@ -152,21 +150,12 @@ public final class FrameStream {
         })
     }
 
-    /// Predicts `frame` from the window and encodes it for the next push. With more than one
-    /// thread the backbone pass runs beside the prediction on a second thread (one of the
-    /// budget): the two are independent, and the batch-1 decoder leaves a core idle
-    /// part of the time (serial steps, fork/join edges), which the backbone fills.
-    func predictWhileEncoding(_ frame: Tensor) -> (Tensor, FrameFeatures) {
-        guard Parallel.threads > 1 else { return (model.predictNext(from: window), model.encodeFrame(frame)) }
-        final class Box: @unchecked Sendable { var features: FrameFeatures? }
-        let box = Box(), group = DispatchGroup(), model = self.model
-        DispatchQueue.global().async(group: group) {
-            box.features = Parallel.withThreads(1) { model.encodeFrame(frame) }
-        }
-        // The encoding thread counts against the budget: the prediction gets the others.
-        let predicted = Parallel.withThreads(Parallel.threads - 1) { model.predictNext(from: window) }
-        group.wait()
-        return (predicted, box.features!)
+    /// Predicts `frame` from the window and encodes it for the next push, one after the other,
+    /// each with the whole thread budget. (Encoding on a thread of its own beside the
+    /// prediction went past the budget, and within it — one thread each — was slower:
+    /// 36 ms against 28–33 ms per `small` frame on 2 threads, bench/stream.)
+    func predictAndEncode(_ frame: Tensor) -> (Tensor, FrameFeatures) {
+        (model.predictNext(from: window), model.encodeFrame(frame))
     }
 
     /// Forgets past frames (features, frame count, alert state): the next frame is frame 0.
