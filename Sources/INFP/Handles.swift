@@ -1,4 +1,5 @@
 import Glibc
+import INFPCore
 
 /// Live handles given to C callers. A pointer that is not in the registry (never created,
 /// or already freed) is refused with an error instead of being dereferenced.
@@ -77,19 +78,8 @@ private enum HeldLocks {
     enum Mode { case read, write }
 
     private final class Stack { var entries: [(ObjectIdentifier, Mode)] = [] }
-
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { if let p = $0 { Unmanaged<AnyObject>.fromOpaque(p).release() } }
-        return key
-    }()
-
-    private static var stack: Stack {
-        if let p = pthread_getspecific(key) { return Unmanaged<Stack>.fromOpaque(p).takeUnretainedValue() }
-        let s = Stack()
-        pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
-        return s
-    }
+    private static let perThread = ThreadLocal { Stack() }
+    private static var stack: Stack { perThread.value }
 
     static func mode(of id: ObjectIdentifier) -> Mode? { stack.entries.last { $0.0 == id }?.1 }
     static func push(_ id: ObjectIdentifier, _ mode: Mode) { stack.entries.append((id, mode)) }

@@ -26,17 +26,8 @@ enum OpProfile {
 
     /// Per-thread stack of the child time accumulated by the measures in progress.
     private final class Stack { var child: [Double] = [] }
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, { p in if let p { Unmanaged<AnyObject>.fromOpaque(p).release() } })
-        return key
-    }()
-    private static var stack: Stack {
-        if let p = pthread_getspecific(key) { return Unmanaged<Stack>.fromOpaque(p).takeUnretainedValue() }
-        let s = Stack()
-        pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
-        return s
-    }
+    private static let perThread = ThreadLocal { Stack() }
+    private static var stack: Stack { perThread.value }
 
     @inline(__always)
     static func now() -> Double {
