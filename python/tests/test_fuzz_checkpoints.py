@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 
 import fuzz_support as fs
+from footage import moving_video
 
 H, W = 32, 48  # tiny preset
 EXECUTOR = "test_fuzz_checkpoints:Executor"
@@ -45,14 +46,7 @@ GiB = 1 << 30
 
 def video(n, seed, h=H, w=W):
     """Moving stripes plus noise, uint8 (n, h, w, 3)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    frames = []
-    for f in range(n):
-        base = 128 + 70 * np.sin((x * (48 / w) + 2 * f + seed) / 5.0)[..., None] * np.cos((y * (32 / h) - f) / 7.0)[..., None]
-        base = base + np.array([0, 25, -25]) + rng.normal(0, 6, (h, w, 3))
-        frames.append(np.clip(np.round(base), 0, 255).astype(np.uint8))
-    return np.stack(frames)
+    return moving_video(n, h, w, seed)
 
 
 def train_videos():

@@ -16,6 +16,8 @@ from infp._lib import StreamResult as CResult
 from infp._lib import lib
 from infp.stream import resize_rgb8
 
+from footage import moving_video
+
 H, W = 32, 48  # tiny preset
 U8P = ctypes.POINTER(ctypes.c_uint8)
 
@@ -27,17 +29,6 @@ def pil_resize(frame, h, w):
         im = im.convert("RGB")
     return np.asarray(im.resize((w, h), getattr(Image, "Resampling", Image).BICUBIC))
 
-
-def moving_video(n=14, h=H, w=W, seed=0):
-    """Smooth moving stripes plus noise: structure the model can predict a little."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    frames = []
-    for f in range(n):
-        base = 128 + 70 * np.sin((x * (48 / w) + 2 * f + seed) / 5.0)[..., None] * np.cos((y * (32 / h) - f) / 7.0)[..., None]
-        base = base + np.array([0, 25, -25]) + rng.normal(0, 6, (h, w, 3))
-        frames.append(np.clip(np.round(base), 0, 255).astype(np.uint8))
-    return np.stack(frames)
 
 
 def stream_psnr(model, video, **kw):

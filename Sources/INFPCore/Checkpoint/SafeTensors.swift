@@ -70,22 +70,21 @@ public enum SafeTensors {
     /// Opens and validates a safetensors file: the 8-byte length and the header are read and
     /// checked against the file's size first; tensor data stays on disk until asked for.
     public static func read(_ path: String) throws -> File {
-        let file = try ByteSource.open(path)
-        let prefix = try file.read(at: 0, count: min(8, file.size))
-        let length = headerLength(prefix)
-        guard let n = length, n >= 2, n <= UInt64(file.size - 8), n <= UInt64(maxHeaderBytes) else {
-            throw invalid(path, prefix.count < 8 ? "only \(file.size) bytes" : "header length \(length ?? 0) does not fit the file of \(file.size) bytes")
-        }
-        return try parse(header: try file.read(at: 8, count: Int(n)), source: file, name: path)
+        try parse(try ByteSource.open(path), name: path)
     }
 
     /// Parses a whole safetensors file held in memory.
     static func parse(_ bytes: [UInt8], source: String) throws -> File {
-        let length = headerLength(bytes)
-        guard let n = length, n >= 2, n <= UInt64(bytes.count - 8), n <= UInt64(maxHeaderBytes) else {
-            throw invalid(source, bytes.count < 8 ? "only \(bytes.count) bytes" : "header length \(length ?? 0) does not fit the file")
+        try parse(ByteSource(bytes: bytes), name: source)
+    }
+
+    private static func parse(_ file: ByteSource, name: String) throws -> File {
+        let prefix = try file.read(at: 0, count: min(8, file.size))
+        let length = headerLength(prefix)
+        guard let n = length, n >= 2, n <= UInt64(file.size - 8), n <= UInt64(maxHeaderBytes) else {
+            throw invalid(name, prefix.count < 8 ? "only \(file.size) bytes" : "header length \(length ?? 0) does not fit the file of \(file.size) bytes")
         }
-        return try parse(header: Array(bytes[8..<8 + Int(n)]), source: ByteSource(bytes: bytes), name: source)
+        return try parse(header: try file.read(at: 8, count: Int(n)), source: file, name: name)
     }
 
     private static func invalid(_ source: String, _ m: String) -> FileError {

@@ -98,7 +98,10 @@ public final class FrameStream {
                             threshold: threshold ?? .nan, alert: alerts.unscored())
         var encoded: FrameFeatures? = nil
         if window.count == t {
-            let (predicted, features) = predictAndEncode(frame)
+            // Predict, then encode for the next pushes, each with the whole thread budget.
+            // (Encoding on a thread of its own beside the prediction went past the budget, and
+            // within it — one thread each — was slower: 36 against 28–33 ms per `small` frame.)
+            let predicted = model.predictNext(from: window), features = model.encodeFrame(frame)
             encoded = features
             match(features)
             let psnr = INFPModel.psnr(predicted, frame)[0]
@@ -148,14 +151,6 @@ public final class FrameStream {
         return memory.score(clip: recent.map {
             NormalMemory.FrameMatch(descriptor: UnsafePointer($0.descriptor.data), norm: $0.norm, dots: UnsafePointer($0.dots.data))
         })
-    }
-
-    /// Predicts `frame` from the window and encodes it for the next push, one after the other,
-    /// each with the whole thread budget. (Encoding on a thread of its own beside the
-    /// prediction went past the budget, and within it — one thread each — was slower:
-    /// 36 ms against 28–33 ms per `small` frame on 2 threads, bench/stream.)
-    func predictAndEncode(_ frame: Tensor) -> (Tensor, FrameFeatures) {
-        (model.predictNext(from: window), model.encodeFrame(frame))
     }
 
     /// Forgets past frames (features, frame count, alert state): the next frame is frame 0.
